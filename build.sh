@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The two commands of the README:
+#   ./build.sh         build what is missing, then compute the mask of the built-in example
+#   ./build.sh test    build what is missing, then build and run the whole test suite
+# Environment: BUILD_DIR (default build), JOBS (default nproc), Kokkos_ROOT (use this Kokkos).
+set -euo pipefail
+cd "$(dirname "$0")"
+mode="${1:-run}"
+build="${BUILD_DIR:-build}"
+jobs="${JOBS:-$(nproc)}"
+case "$mode" in
+  run) kokkos=$(cmake/bootstrap.sh | tail -n 1) ;;
+  test) kokkos=$(cmake/bootstrap.sh --tests | tail -n 1) ;;
+  *) echo "usage: ./build.sh [run|test]" >&2; exit 2 ;;
+esac
+tests=OFF
+[ "$mode" = test ] && tests=ON
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$kokkos" \
+  -DTSENOR_ENABLE_TESTS="$tests" -DTSENOR_ENABLE_PERF="$tests" >/dev/null
+cmake --build "$build" -j "$jobs"
+if [ "$mode" = run ]; then
+  "$build/bin/tsenor" mask --nm 8:16
+else
+  (cd "$build" && ctest --output-on-failure -j "$jobs")
+fi

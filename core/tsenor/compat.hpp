@@ -1,0 +1,43 @@
+// Differences between Kokkos 3.4.01 (Debian's) and Kokkos 4.x that the library touches.
+#pragma once
+
+#include <Kokkos_Core.hpp>
+
+namespace tsenor::compat {
+
+/// Number of threads an execution space instance runs with. Kokkos 4 made concurrency()
+/// a member of the instance; Kokkos 3.4 only has the static function.
+template <class ExecSpace>
+int concurrency(const ExecSpace& exec) {
+#if KOKKOS_VERSION >= 40000
+  return exec.concurrency();
+#else
+  (void)exec;
+  return ExecSpace::concurrency();
+#endif
+}
+
+/// Kokkos::initialize with a thread count (0 = Kokkos' default); the settings type was
+/// renamed in Kokkos 4.
+inline void initialize(int threads) {
+#if KOKKOS_VERSION >= 40000
+  Kokkos::InitializationSettings settings;
+  if (threads > 0) settings.set_num_threads(threads);
+  Kokkos::initialize(settings);
+#else
+  Kokkos::InitArguments arguments;
+  if (threads > 0) arguments.num_threads = threads;
+  Kokkos::initialize(arguments);
+#endif
+}
+
+/// floor(x): Kokkos 3.4 keeps math functions in Kokkos::Experimental.
+KOKKOS_INLINE_FUNCTION double floor(double x) {
+#if KOKKOS_VERSION >= 30700
+  return Kokkos::floor(x);
+#else
+  return Kokkos::Experimental::floor(x);
+#endif
+}
+
+}  // namespace tsenor::compat

@@ -1,0 +1,103 @@
+// Cross-backend identity: the same inputs give the same bits on every backend and thread
+// count. In one process Serial and OpenMP are compared directly; across processes (OpenMP at
+// 1 and 2 threads) each run dumps its outputs (--dump=FILE) and ctest compares the files.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <fstream>
+#include <tsenor/tsenor.hpp>
+
+#include "support/backend.hpp"
+#include "support/generators.hpp"
+
+using namespace tsenor_test;
+
+namespace {
+
+// Mask, fractional solution and per-tile status of one solve, as raw bytes.
+template <class Exec>
+std::vector<char> outputs_bytes(const Exec& exec, const std::vector<float>& scores, int rows, int cols,
+                                const tsenor::Options& o) {
+  using Memory = typename Exec::memory_space;
+  const int tiles = (rows / o.m) * (cols / o.m);
+  Kokkos::View<float**, Kokkos::LayoutRight, Memory> s("scores", rows, cols);
+  Kokkos::deep_copy(s, Kokkos::View<const float**, Kokkos::LayoutRight, Kokkos::HostSpace,
+                                    Kokkos::MemoryTraits<Kokkos::Unmanaged>>(scores.data(), rows, cols));
+  Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory> mask("mask", rows, cols);
+  tsenor::MaskOutputs<Memory> out;
+  out.status = Kokkos::View<tsenor::TileStatus*, Memory>("status", tiles);
+  out.fractional = Kokkos::View<float***, Memory>("fractional", tiles, o.m, o.m);
+  const tsenor::Summary summary = tsenor::compute_mask(exec, s, mask, o, out);
+  auto h_mask = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), mask);
+  auto h_frac = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), out.fractional);
+  auto h_status = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), out.status);
+  std::vector<char> bytes;
+  auto append = [&](const void* p, std::size_t n) {
+    bytes.insert(bytes.end(), static_cast<const char*>(p), static_cast<const char*>(p) + n);
+  };
+  append(h_mask.data(), h_mask.size());
+  append(h_frac.data(), h_frac.size() * sizeof(float));
+  for (int t = 0; t < tiles; ++t) {
+    append(&h_status(t).flags, sizeof(std::uint32_t));
+    append(&h_status(t).iterations, sizeof(std::int32_t));
+    append(&h_status(t).objective, sizeof(double));
+  }
+  append(&summary.objective, sizeof(double));
+  return bytes;
+}
+
+struct IdentityCase {
+  int n, m;
+  const char* family;
+  tsenor::Method method;
+};
+
+std::vector<IdentityCase> identity_cases() {
+  std::vector<IdentityCase> cases;
+  const std::pair<int, int> patterns[] = {{2, 4}, {4, 8}, {8, 16}, {16, 32}, {3, 8}, {5, 16}, {7, 8}};
+  for (auto method : {tsenor::Method::tsenor, tsenor::Method::exact, tsenor::Method::greedy})
+    for (auto [n, m] : patterns)
+      for (const char* family : {"gaussian", "heavy_tailed", "ties", "wide_range", "constant"})
+        cases.push_back({n, m, family, method});
+  return cases;
+}
+
+template <class Exec>
+std::vector<char> all_outputs(const Exec& exec) {
+  std::vector<char> all;
+  for (const IdentityCase& c : identity_cases()) {
+    const int rows = 2 * c.m, cols = 4 * c.m;
+    const auto a = make_scores(c.family, rows, cols, 1234 + c.m);
+    tsenor::Options o;
+    o.n = c.n;
+    o.m = c.m;
+    o.method = c.method;
+    o.max_iterations = 200;
+    const auto bytes = outputs_bytes(exec, std::vector<float>(a.begin(), a.end()), rows, cols, o);
+    all.insert(all.end(), bytes.begin(), bytes.end());
+  }
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("identity inputs: outputs dumped for the cross-process comparison") {
+  std::vector<char> bytes;
+  with_backend([&](auto exec) { bytes = all_outputs(exec); });
+  CHECK(bytes.size() > 100000);
+  if (dump_path.empty()) return;
+  std::ofstream f(dump_path, std::ios::binary);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(f.good());
+}
+
+#if defined(KOKKOS_ENABLE_SERIAL) && defined(KOKKOS_ENABLE_OPENMP)
+TEST_CASE("Serial and OpenMP give the same bits in one process") {
+  const auto serial = all_outputs(Kokkos::Serial());
+  const auto openmp = all_outputs(Kokkos::OpenMP());
+  REQUIRE(serial.size() == openmp.size());
+  std::size_t first = 0;
+  while (first < serial.size() && serial[first] == openmp[first]) ++first;
+  CHECK_MESSAGE(first == serial.size(), "first differing byte at offset " << first);
+}
+#endif

@@ -1,0 +1,109 @@
+// Every tile of every mask is exactly N-regular: all methods, many patterns, random and
+// adversarial scores, float and double.
+#include <doctest/doctest.h>
+
+#include <tsenor/tsenor.hpp>
+
+#include "support/backend.hpp"
+#include "support/check.hpp"
+#include "support/generators.hpp"
+
+using namespace tsenor_test;
+
+namespace {
+
+template <class Real>
+std::vector<std::uint8_t> solve(const std::vector<double>& a, int rows, int cols, tsenor::Options o,
+                                tsenor::Summary* summary = nullptr) {
+  std::vector<Real> scores(a.begin(), a.end());
+  std::vector<std::uint8_t> mask(a.size(), 7);
+  with_backend([&](auto exec) {
+    const tsenor::Summary s = tsenor::compute_mask(exec, scores.data(), rows, cols, cols, 1, mask.data(), o);
+    if (summary) *summary = s;
+  });
+  return mask;
+}
+
+}  // namespace
+
+TEST_CASE("every tile is N-regular for every method, pattern and score family") {
+  const std::vector<std::pair<int, int>> patterns = {{2, 4}, {1, 4}, {3, 4}, {4, 8},  {3, 8},
+                                                     {7, 8}, {8, 16}, {5, 16}, {16, 32}, {32, 64}};
+  for (auto method : {tsenor::Method::exact, tsenor::Method::tsenor, tsenor::Method::greedy}) {
+    for (auto [n, m] : patterns) {
+      for (const auto& family : all_families()) {
+        CAPTURE(tsenor::method_name(method));
+        CAPTURE(n);
+        CAPTURE(m);
+        CAPTURE(family);
+        const int rows = 2 * m, cols = 3 * m;
+        const auto a = make_scores(family, rows, cols, 11u * n + m);
+        tsenor::Options o;
+        o.n = n;
+        o.m = m;
+        o.method = method;
+        o.max_iterations = 60;  // validity must not depend on convergence
+        tsenor::Summary s;
+        const auto mask = solve<float>(a, rows, cols, o, &s);
+        CHECK(irregular_tiles(mask, rows, cols, n, m) == 0);
+        CHECK(s.feasible_tiles == s.tiles);
+        CHECK(s.tiles == 6);
+      }
+    }
+  }
+}
+
+TEST_CASE("double scores and extreme ranges stay valid, also at extreme tau") {
+  for (double tau : {0.5, 50.0, 1000.0, 1e6}) {
+    CAPTURE(tau);
+    const auto a = make_scores("wide_range", 32, 32, 5);
+    tsenor::Options o;
+    o.n = 8;
+    o.m = 16;
+    o.method = tsenor::Method::tsenor;
+    o.tau = tau;
+    CHECK(irregular_tiles(solve<double>(a, 32, 32, o), 32, 32, 8, 16) == 0);
+    CHECK(irregular_tiles(solve<float>(a, 32, 32, o), 32, 32, 8, 16) == 0);
+  }
+}
+
+TEST_CASE("the summary adds up the tiles") {
+  const auto a = make_scores("gaussian", 64, 64, 3);
+  tsenor::Options o;
+  o.n = 4;
+  o.m = 8;
+  o.method = tsenor::Method::exact;
+  tsenor::Summary s;
+  const auto mask = solve<double>(a, 64, 64, o, &s);
+  double kept = 0.0, total = 0.0;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    total += a[k];
+    kept += mask[k] ? a[k] : 0.0;
+  }
+  CHECK(s.tiles == 64);
+  CHECK(s.rows == 64);
+  CHECK(s.cols == 64);
+  CHECK(s.method == tsenor::Method::exact);
+  CHECK(s.objective == doctest::Approx(kept).epsilon(1e-12));
+  CHECK(s.total_score == doctest::Approx(total).epsilon(1e-12));
+}
+
+TEST_CASE("zero padding crops border tiles and keeps at most N per row and column") {
+  const int rows = 21, cols = 13, n = 2, m = 4;
+  const auto a = make_scores("gaussian", rows, cols, 9);
+  tsenor::Options o;
+  o.n = n;
+  o.m = m;
+  o.zero_pad = true;
+  tsenor::Summary s;
+  const auto mask = solve<float>(a, rows, cols, o, &s);
+  CHECK(s.tiles == 6 * 4);
+  CHECK(s.padded_tiles == 6 + 4 - 1);
+  for (int r = 0; r < rows; ++r)
+    for (int q = 0; q * m < cols; ++q) {
+      int kept = 0;
+      for (int c = q * m; c < std::min(cols, q * m + m); ++c) kept += mask[r * cols + c];
+      CHECK(kept <= n);
+      if (r < 20 && q < 3) CHECK(kept == n);
+    }
+}

@@ -1,0 +1,192 @@
+#include "args.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "tsenor/error.hpp"
+
+namespace tsenor::tool {
+
+namespace {
+
+[[noreturn]] void usage_error(const std::string& what) { throw Error(what + " (see 'tsenor --help')"); }
+
+long parse_integer(const std::string& option, const std::string& text, long lo, long hi) {
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || v < lo || v > hi)
+    usage_error(option + ": '" + text + "' is not an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
+  return v;
+}
+
+double parse_real(const std::string& option, const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || errno != 0 || !(v >= 0.0) || v > 1e300)
+    usage_error(option + ": '" + text + "' is not a finite number >= 0");
+  return v;
+}
+
+}  // namespace
+
+void parse_nm(const std::string& text, Options& options) {
+  const auto colon = text.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    usage_error("--nm: '" + text + "' is not of the form N:M (N kept per M, e.g. 2:4)");
+  const long n = parse_integer("--nm N", text.substr(0, colon), 0, 1000000);
+  const long m = parse_integer("--nm M", text.substr(colon + 1), 0, 1000000);
+  if (m < 2 || m > 128) usage_error("--nm: M = " + std::to_string(m) + " is outside 2..128");
+  if (n < 1 || n >= m)
+    usage_error("--nm: N = " + std::to_string(n) + " must satisfy 1 <= N < M = " + std::to_string(m) +
+                " (N counts the KEPT entries)");
+  options.n = static_cast<int>(n);
+  options.m = static_cast<int>(m);
+}
+
+Args parse_args(const std::vector<std::string>& argv) {
+  Args a;
+  if (argv.empty()) return a;
+  const std::string& cmd = argv[0];
+  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+    a.help_topic = argv.size() > 1 ? argv[1] : "";
+    return a;
+  }
+  if (cmd == "--version") {
+    a.command = Command::version;
+    return a;
+  }
+  if (cmd == "mask") {
+    a.command = Command::mask;
+  } else if (cmd == "verify") {
+    a.command = Command::verify;
+  } else {
+    usage_error("unknown command '" + cmd + "'");
+  }
+  const bool mask = a.command == Command::mask;
+  for (std::size_t k = 1; k < argv.size(); ++k) {
+    const std::string& opt = argv[k];
+    if (opt == "-h" || opt == "--help") {
+      a.command = Command::help;
+      a.help_topic = cmd;
+      return a;
+    }
+    auto value = [&]() -> const std::string& {
+      if (k + 1 >= argv.size()) usage_error(opt + " needs a value");
+      return argv[++k];
+    };
+    if (opt == "--nm") {
+      parse_nm(value(), a.options);
+      a.nm_given = true;
+    } else if (opt == "--zero-pad") {
+      a.options.zero_pad = true;
+    } else if (opt == "--quiet" || opt == "-q") {
+      a.quiet = true;
+    } else if (!mask && opt == "--mask") {
+      a.mask = value();
+    } else if (mask && opt == "--input") {
+      a.input = value();
+    } else if (mask && opt == "--output") {
+      a.output = value();
+    } else if (mask && opt == "--report") {
+      a.report = value();
+    } else if (mask && opt == "--scores") {
+      a.input_is_score = true;
+    } else if (mask && opt == "--method") {
+      a.options.method = parse_method(value());
+    } else if (mask && opt == "--tau") {
+      a.options.tau = parse_real(opt, value());
+    } else if (mask && opt == "--iterations") {
+      a.options.max_iterations = static_cast<int>(parse_integer(opt, value(), 0, 1000000000));
+    } else if (mask && opt == "--tolerance") {
+      a.options.tolerance = parse_real(opt, value());
+    } else if (mask && opt == "--local-search-steps") {
+      a.options.local_search_steps = static_cast<int>(parse_integer(opt, value(), 0, 1000000));
+    } else if (mask && opt == "--backend") {
+      a.backend = value();
+      if (a.backend != "auto" && a.backend != "serial" && a.backend != "openmp")
+        usage_error("--backend: '" + a.backend + "' is not one of auto, serial, openmp");
+    } else if (mask && opt == "--threads") {
+      a.threads = static_cast<int>(parse_integer(opt, value(), 1, 4096));
+    } else {
+      usage_error("unknown option '" + opt + "' for 'tsenor " + cmd + "'");
+    }
+  }
+  if (a.command == Command::verify) {
+    if (a.mask.empty()) usage_error("verify needs --mask PATH");
+    if (!a.nm_given) usage_error("verify needs --nm N:M");
+  }
+  return a;
+}
+
+std::string help_text(const std::string& topic) {
+  if (topic == "mask")
+    return R"(usage: tsenor mask [--input W.npy] [--output mask.npy] [options]
+
+Computes a transposable N:M mask: in every M x M tile (rows p*M..p*M+M-1, columns
+q*M..q*M+M-1) exactly N entries are KEPT in each row and in each column, maximising the sum of
+the kept scores. So both W and W^T are N:M sparse. N counts the kept entries: 2:4 keeps half.
+
+Input and output
+  --input PATH        2-D .npy (float16, float32 or float64; C or Fortran order). Without it,
+                      a built-in 1024 x 1024 example matrix is used (nothing is written unless
+                      --output is given).
+  --scores            the input already holds scores (finite, >= 0); default: scores = |W|
+  --output PATH       uint8 .npy of the input's shape, 1 = kept. Written to a temporary file and
+                      renamed; an existing file at PATH is removed first, so a failed run never
+                      leaves a stale mask behind.
+  --report PATH       machine-readable JSON report of the run
+  --quiet, -q         no summary on stdout
+
+Pattern and method
+  --nm N:M            N kept per M (default 2:4); 1 <= N < M <= 128
+  --method NAME       auto (default: the best measured method for the backend; on CPUs
+                      'exact'), exact (optimal per tile), tsenor (entropic optimal transport
+                      + greedy rounding + local search + repair), greedy (fast baseline)
+  --tau X             tsenor: entropic sharpness on per-tile max-normalised scores
+                      (default: measured per pattern, see README)
+  --iterations K      tsenor: Dykstra iteration cap (default: measured per pattern)
+  --tolerance X       tsenor: stop when row/column sums are within X*N of N (default 1e-4)
+  --local-search-steps K
+                      tsenor, greedy: improvement passes after rounding (default 8)
+  --zero-pad          accept shapes that are not multiples of M: border tiles are padded with
+                      zero scores, solved, and cropped (cropped border tiles keep at most N per
+                      row/column). Without it such shapes are an error.
+
+Execution
+  --backend NAME      auto (default), serial or openmp (what this build of Kokkos enables)
+  --threads T         threads for the openmp backend (default: Kokkos' default)
+
+Every tile of the output is exactly N-regular; results are bit-identical across backends and
+thread counts. Exit status: 0 on success, 2 on a usage or input error.
+)";
+  if (topic == "verify")
+    return R"(usage: tsenor verify --mask mask.npy --nm N:M [--zero-pad]
+
+Checks that every M x M tile of a 2-D uint8/bool mask keeps exactly N entries in every row and
+every column (N = kept per M). Prints the number of tiles that fail and the first few. With
+--zero-pad, a shape that is not a multiple of M is accepted and cropped border tiles may keep
+fewer than N per row/column (but never more).
+
+Exit status: 0 if every tile is N-regular, 1 if any is not, 2 on a usage or input error.
+)";
+  return R"(usage: tsenor <command> [options]
+
+Transposable N:M sparsity masks for weight matrices: in every M x M tile exactly N entries are
+KEPT per row and per column, so both W x and W^T g run on N:M sparse tensor cores.
+
+Commands
+  mask      compute a mask from a weight or score matrix (.npy); without --input, runs on a
+            built-in example matrix and prints a report
+  verify    check that a mask is transposable N:M
+  --help    this text; 'tsenor <command> --help' for a command's options
+  --version the tool's version and its Kokkos configuration
+
+Example
+  tsenor mask --input W.npy --nm 8:16 --output mask.npy --report report.json
+  tsenor verify --mask mask.npy --nm 8:16
+)";
+}
+
+}  // namespace tsenor::tool

@@ -1,0 +1,38 @@
+// Command-line parsing of the tsenor tool: one struct per run, filled from argv, with every
+// usage error reported as tsenor::Error naming the option and the bad value.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tsenor/options.hpp"
+
+namespace tsenor::tool {
+
+enum class Command { help, version, mask, verify };
+
+struct Args {
+  Command command = Command::help;
+  std::string help_topic;          ///< command whose help was asked for ("" = overview)
+  std::string input;               ///< mask: score or weight .npy ("" = built-in example)
+  std::string output;              ///< mask: output .npy ("" = none)
+  std::string report;              ///< mask: JSON report path ("" = none)
+  std::string mask;                ///< verify: mask .npy
+  bool input_is_score = false;     ///< mask: use the input as scores, not |W|
+  bool quiet = false;
+  std::string backend = "auto";    ///< serial, openmp or auto
+  int threads = 0;                 ///< 0 = Kokkos' default
+  Options options;
+  bool nm_given = false;
+};
+
+/// Parses "N:M" (N kept per M); throws tsenor::Error on anything else.
+void parse_nm(const std::string& text, Options& options);
+
+/// Parses argv (without argv[0]); throws tsenor::Error for unknown options or bad values.
+Args parse_args(const std::vector<std::string>& argv);
+
+/// The --help text of a command ("" for the overview).
+std::string help_text(const std::string& topic);
+
+}  // namespace tsenor::tool
