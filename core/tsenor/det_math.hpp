@@ -46,6 +46,30 @@ KOKKOS_INLINE_FUNCTION double det_exp(double x) {
   return p * scale;
 }
 
+/// Natural logarithm in double for finite x > 0 (returns −1e300 for x ≤ 0), from +, −, ×, ÷
+/// and the exponent bits: x = m·2^e with m ∈ [√½, √2), log m = 2·atanh((m−1)/(m+1)).
+KOKKOS_INLINE_FUNCTION double det_log(double x) {
+  if (!(x > 0.0)) return -1e300;
+  std::uint64_t bits;
+  __builtin_memcpy(&bits, &x, sizeof(bits));
+  std::int64_t e = static_cast<std::int64_t>((bits >> 52) & 0x7ff) - 1023;
+  if (e == -1023) return det_log(x * 4503599627370496.0) - 36.043653389117154;  // subnormal: ×2^52
+  bits = (bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull;  // mantissa in [1, 2)
+  double m;
+  __builtin_memcpy(&m, &bits, sizeof(bits));
+  if (m > 1.4142135623730951) {
+    m *= 0.5;
+    ++e;
+  }
+  const double s = (m - 1.0) / (m + 1.0), s2 = s * s;  // |s| ≤ 0.1716
+  // 2·(s + s³/3 + … + s^25/25): truncation error < 1e-21 relative.
+  double p = 1.0 / 25.0;
+  for (int k = 23; k >= 1; k -= 2) p = p * s2 + 1.0 / k;
+  constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+  const double de = static_cast<double>(e);
+  return de * ln2_hi + (de * ln2_lo + 2.0 * s * p);
+}
+
 /// Sum of x[0], x[stride], …, x[(count−1)·stride] as a pairwise tree over adjacent pairs,
 /// zero-padded to a power of two: ((x0+x1)+(x2+x3))+((x4+x5)+(x6+x7)). This is the order a
 /// GPU xor-butterfly (offsets 1, 2, 4, …) produces on every lane, so any backend can match

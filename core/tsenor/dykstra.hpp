@@ -1,13 +1,19 @@
 // Dykstra's algorithm for the entropic relaxation of one tile (design.md §2), in a form that
-// stays finite in fp32 at every τ.
+// stays finite and converges in fp32 at every τ.
 //
 // With C1, C2 affine, the iterate (S, Q) is captured by one matrix: the unclipped
 // Y = S ⊙ Q. One iteration is a = N / rowsum(min(Y,1)), b = N / colsum(a ⊙ min(Y,1)),
-// Y ← a ⊙ Y ⊙ b, and the fractional solution is S = min(Y, 1). We form the kernel with the
-// row and then the column log-maximum subtracted (the KL projection onto row/column-sum sets
-// is invariant under such scalings), so every row and column starts with an entry ≥ 1 and
-// no sum underflows; Y is clamped to [0, 2^64] so it never overflows (entries above 1 are
-// clipped anyway). The paper's exp(τÂ) overflows fp32 above τ ≈ 88 — its breakdown at τ=100.
+// Y ← a ⊙ Y ⊙ b, and the fractional solution is S = min(Y, 1). So Y = exp(τÂ + F_i + G_j)
+// for log-potentials F, G, and three measures keep it safe:
+//  - Stabilised kernel: Y is formed from the potentials (initially the row and then column
+//    log-maxima, so every row and column has an entry ≥ 1 and no sum underflows), never as
+//    the paper's exp(τÂ), which overflows fp32 above τ ≈ 88 — its breakdown at τ = 100.
+//  - Absorption: the scalings are accumulated in double and folded into F, G (and Y formed
+//    again) at every stage end or when they leave [2^-60, 2^60]; between absorptions Y is
+//    clamped to [0, 2^120] and the scalings to 2^100, so nothing overflows or makes a NaN.
+//  - τ schedule (ε-scaling): solve at τ/2^k first and double τ, scaling the potentials with
+//    it. Large τ then starts from nearly right potentials, so entries far below the tile
+//    maximum that the solution needs are not lost to underflow, and convergence is faster.
 #pragma once
 
 #include <Kokkos_Core.hpp>
@@ -30,67 +36,141 @@ struct DykstraOutcome {
   bool converged = false;
 };
 
+/// Scratch of dykstra_solve_tile beyond the m·m iterate: m floats ×2, m doubles ×4.
+struct DykstraWorkspace {
+  float* row_scale;
+  float* col_scale;
+  double* row_potential;
+  double* col_potential;
+  double* row_accumulated;
+  double* col_accumulated;
+};
+
+namespace detail {
+
+/// τ of the first stage: τ halved until ≤ 16 (where fp32 Dykstra converges fast from the
+/// plain kernel).
+KOKKOS_INLINE_FUNCTION double first_stage_tau(double tau) {
+  while (tau > 16.0) tau *= 0.5;
+  return tau;
+}
+
+/// Y = exp(τÂ + F + G), clamped to [0, y_max] with values below FLT_MIN flushed to 0.
+template <class Logit>
+KOKKOS_INLINE_FUNCTION void form_iterate(int m, const Logit& logit, double tau, const DykstraWorkspace& w, float* y) {
+  constexpr double y_max = 1.329227995784916e36;  // 2^120
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < m; ++j) {
+      const double e = det_exp(tau * logit(i, j) + w.row_potential[i] + w.col_potential[j]);
+      y[i * m + j] = e < FLT_MIN ? 0.0f : static_cast<float>(e < y_max ? e : y_max);
+    }
+  for (int k = 0; k < m; ++k) w.row_accumulated[k] = w.col_accumulated[k] = 1.0;
+}
+
+/// Folds the accumulated scalings into the potentials.
+KOKKOS_INLINE_FUNCTION void absorb_scalings(int m, const DykstraWorkspace& w) {
+  for (int k = 0; k < m; ++k) {
+    w.row_potential[k] += det_log(w.row_accumulated[k]);
+    w.col_potential[k] += det_log(w.col_accumulated[k]);
+  }
+}
+
+}  // namespace detail
+
 /// Runs the iteration on one tile. `score` holds the m·m raw scores (row-major); on return
 /// `y` holds the unclipped Y (the greedy priority) — S = min(Y, 1) is the fractional
-/// solution. `row_scale` and `col_scale` are m floats of scratch.
+/// solution.
 template <class Real>
-KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Real* score, float* y, float* row_scale,
-                                                         float* col_scale, const DykstraParams& p) {
+KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Real* score, float* y, const DykstraWorkspace& w,
+                                                         const DykstraParams& p) {
   const int m = p.m;
   const float n = static_cast<float>(p.n);
-  constexpr float y_max = 18446744073709551616.0f;  // 2^64
+  constexpr float y_max = 1.329228e36f;       // 2^120: far above 1, far below FLT_MAX
+  constexpr float scale_max = 1.2676506e30f;  // 2^100
+  constexpr double absorb_above = 1.152921504606847e18, absorb_below = 8.673617379884035e-19;  // 2^±60
   // Â = A / max(A) per tile; an all-zero tile gives Â = 0 (every mask is then optimal).
   double amax = 0.0;
   for (int k = 0; k < m * m; ++k)
     if (static_cast<double>(score[k]) > amax) amax = static_cast<double>(score[k]);
-  const double scale = amax > 0.0 ? p.tau / amax : 0.0;
-  auto logit = [&](int i, int j) { return static_cast<double>(score[i * m + j]) * scale; };
-  // Stabilised kernel: log K_ij = τÂ_ij − r_i − c_j with r_i the row's maximum and c_j the
-  // column's maximum after the row shift.
-  double row_max[128];
+  const double inv_max = amax > 0.0 ? 1.0 / amax : 0.0;
+  auto logit = [&](int i, int j) { return static_cast<double>(score[i * m + j]) * inv_max; };
+
+  // Initial potentials at the first stage's τ: row log-maxima, then column log-maxima.
+  double tau = detail::first_stage_tau(p.tau);
   for (int i = 0; i < m; ++i) {
     double r = logit(i, 0);
     for (int j = 1; j < m; ++j) r = logit(i, j) > r ? logit(i, j) : r;
-    row_max[i] = r;
+    w.row_potential[i] = -tau * r;
   }
   for (int j = 0; j < m; ++j) {
-    double c = logit(0, j) - row_max[0];
-    for (int i = 1; i < m; ++i) c = logit(i, j) - row_max[i] > c ? logit(i, j) - row_max[i] : c;
-    for (int i = 0; i < m; ++i) {
-      double e = detail::det_exp(logit(i, j) - row_max[i] - c);
-      y[i * m + j] = e < FLT_MIN ? 0.0f : (e > y_max ? y_max : static_cast<float>(e));
+    double c = tau * logit(0, j) + w.row_potential[0];
+    for (int i = 1; i < m; ++i) {
+      const double v = tau * logit(i, j) + w.row_potential[i];
+      c = v > c ? v : c;
     }
+    w.col_potential[j] = -c;
   }
+  detail::form_iterate(m, logit, tau, w, y);
 
   DykstraOutcome out;
   const float tol = static_cast<float>(p.tolerance) * n;
-  for (int it = 1; it <= p.max_iterations; ++it) {
+  // Intermediate stages only need rough potentials: a looser tolerance and a share of the cap.
+  const int stage_cap = p.max_iterations / 8 > 10 ? p.max_iterations / 8 : 10;
+  int stage_iterations = 0;
+  while (out.iterations < p.max_iterations) {
+    const bool last_stage = !(tau < p.tau);
     float err = 0.0f;
+    bool absorb = false;
     for (int i = 0; i < m; ++i) {
       const float* row = y + i * m;
       const float s = detail::pairwise_sum<float>(m, [&](int j) { return row[j] < 1.0f ? row[j] : 1.0f; });
-      row_scale[i] = s > 0.0f ? n / s : 1.0f;
+      const float a = s > 0.0f ? (n / s < scale_max ? n / s : scale_max) : 1.0f;
+      w.row_scale[i] = a;
+      w.row_accumulated[i] *= static_cast<double>(a);
+      absorb |= !(w.row_accumulated[i] < absorb_above && w.row_accumulated[i] > absorb_below);
       const float e = s > n ? s - n : n - s;
       err = e > err ? e : err;
     }
     for (int j = 0; j < m; ++j) {
       const float s = detail::pairwise_sum<float>(m, [&](int i) {
         const float v = y[i * m + j];
-        return row_scale[i] * (v < 1.0f ? v : 1.0f);
+        return w.row_scale[i] * (v < 1.0f ? v : 1.0f);
       });
-      col_scale[j] = s > 0.0f ? n / s : 1.0f;
+      const float b = s > 0.0f ? (n / s < scale_max ? n / s : scale_max) : 1.0f;
+      w.col_scale[j] = b;
+      w.col_accumulated[j] *= static_cast<double>(b);
+      absorb |= !(w.col_accumulated[j] < absorb_above && w.col_accumulated[j] > absorb_below);
       const float e = s > n ? s - n : n - s;
       err = e > err ? e : err;
     }
     for (int i = 0; i < m; ++i)
       for (int j = 0; j < m; ++j) {
-        const float v = (y[i * m + j] * row_scale[i]) * col_scale[j];
+        const float v = (y[i * m + j] * w.row_scale[i]) * w.col_scale[j];
         y[i * m + j] = v < FLT_MIN ? 0.0f : (v > y_max ? y_max : v);
       }
-    out.iterations = it;
-    if (err <= tol) {
-      out.converged = true;
-      break;
+    ++out.iterations;
+    ++stage_iterations;
+    if (last_stage) {
+      if (err <= tol) {
+        out.converged = true;
+        break;
+      }
+    } else if (err <= 10.0f * tol || stage_iterations >= stage_cap) {
+      // Next stage: τ doubles and the potentials with it.
+      detail::absorb_scalings(m, w);
+      const double next = 2.0 * tau < p.tau ? 2.0 * tau : p.tau;
+      for (int k = 0; k < m; ++k) {
+        w.row_potential[k] *= next / tau;
+        w.col_potential[k] *= next / tau;
+      }
+      tau = next;
+      detail::form_iterate(m, logit, tau, w, y);
+      stage_iterations = 0;
+      continue;
+    }
+    if (absorb) {
+      detail::absorb_scalings(m, w);
+      detail::form_iterate(m, logit, tau, w, y);
     }
   }
   return out;

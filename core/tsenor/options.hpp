@@ -70,7 +70,7 @@ struct Options {
 inline double default_tau(int n, int m) {
   (void)n;
   (void)m;
-  return 40.0;
+  return 1000.0;
 }
 inline int default_max_iterations(int n, int m) {
   (void)n;

@@ -22,22 +22,16 @@ struct TileWorkspace {
   float* y;               // m·m Dykstra iterate (tsenor)
   std::int16_t* order;    // m·m entry ranking
   rounding::TileMask mask;
-  float* row_scale;       // m
-  float* col_scale;       // m
+  DykstraWorkspace dykstra;
   rounding::ExactWorkspace exact;
   int* queue;             // 2m
   int* parent;            // 2m
 
-  /// Bytes needed for tile size m (each array rounded up to 8 bytes).
-  static KOKKOS_INLINE_FUNCTION std::size_t bytes(int m) {
-    const std::size_t mm = static_cast<std::size_t>(m) * m;
-    return round8(mm * sizeof(Real)) + round8(mm * sizeof(float)) + round8(mm * sizeof(std::int16_t)) +
-           round8(mm) + 2 * round8(m * sizeof(int)) + 2 * round8(m * sizeof(float)) + 4 * round8(m * sizeof(double)) +
-           2 * round8(m * sizeof(int)) + 2 * round8(2 * m * sizeof(int)) + 2 * round8(2 * m * sizeof(int));
-  }
+  /// Bytes needed for tile size m: the layout below, measured from address 0.
+  static KOKKOS_INLINE_FUNCTION std::size_t bytes(int m) { return TileWorkspace(nullptr, m, 1).used; }
 
   /// Lays the arrays out in `base` (8-byte aligned, `bytes(m)` long).
-  KOKKOS_INLINE_FUNCTION TileWorkspace(char* base, int m, int n) {
+  KOKKOS_INLINE_FUNCTION TileWorkspace(char* base, int m, int n) : used(0) {
     const std::size_t mm = static_cast<std::size_t>(m) * m;
     score = take<Real>(base, mm);
     y = take<float>(base, mm);
@@ -47,8 +41,12 @@ struct TileWorkspace {
     mask.kept = take<std::uint8_t>(base, mm);
     mask.row_count = take<int>(base, m);
     mask.col_count = take<int>(base, m);
-    row_scale = take<float>(base, m);
-    col_scale = take<float>(base, m);
+    dykstra.row_scale = take<float>(base, m);
+    dykstra.col_scale = take<float>(base, m);
+    dykstra.row_potential = take<double>(base, m);
+    dykstra.col_potential = take<double>(base, m);
+    dykstra.row_accumulated = take<double>(base, m);
+    dykstra.col_accumulated = take<double>(base, m);
     exact.row_potential = take<double>(base, m);
     exact.col_potential = take<double>(base, m);
     exact.row_dist = take<double>(base, m);
@@ -62,11 +60,14 @@ struct TileWorkspace {
   }
 
  private:
-  static KOKKOS_INLINE_FUNCTION std::size_t round8(std::size_t b) { return (b + 7) / 8 * 8; }
+  std::size_t used;
+
+  // Next array of `count` T at base + used, 8-byte aligned (integer arithmetic, so that
+  // bytes() can measure the layout without memory).
   template <class T>
-  static KOKKOS_INLINE_FUNCTION T* take(char*& base, std::size_t count) {
-    T* p = reinterpret_cast<T*>(base);
-    base += round8(count * sizeof(T));
+  KOKKOS_INLINE_FUNCTION T* take(char* base, std::size_t count) {
+    T* p = reinterpret_cast<T*>(reinterpret_cast<std::uintptr_t>(base) + used);
+    used += (count * sizeof(T) + 7) / 8 * 8;
     return p;
   }
 };
@@ -87,7 +88,7 @@ KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const TileWorkspace<Real>& ws, cons
     status.iterations = rounding::exact_solve_tile(mask, ws.score, ws.order, ws.exact);
   } else {
     if (p.method == Method::tsenor) {
-      const DykstraOutcome d = dykstra_solve_tile(ws.score, ws.y, ws.row_scale, ws.col_scale, p.dykstra);
+      const DykstraOutcome d = dykstra_solve_tile(ws.score, ws.y, ws.dykstra, p.dykstra);
       status.iterations = d.iterations;
       if (d.converged) status.flags |= tile_converged;
       rounding::greedy_round(mask, ws.order, ws.y, ws.score);
