@@ -27,3 +27,14 @@ TEST_CASE("pairwise_sum is the adjacent-pairs tree, zero-padded to a power of tw
   CHECK(tsenor::detail::pairwise_sum<float>(2, load) == x[0] + x[1]);
   CHECK(tsenor::detail::pairwise_sum<float>(3, load) == (x[0] + x[1]) + (x[2] + 0.0f));
 }
+
+TEST_CASE("det_log is within 2 ulp of the C library's log, subnormals included") {
+  for (double x = 1e-300; x < 1e300; x *= 1.7313) {
+    const double want = std::log(x), got = tsenor::detail::det_log(x);
+    CAPTURE(x);
+    CHECK(std::fabs(got - want) <= 2.0 * std::fabs(std::nextafter(want, 1e308) - want) + 1e-300);
+  }
+  CHECK(tsenor::detail::det_log(1.0) == 0.0);
+  CHECK(tsenor::detail::det_log(4.9e-324) == doctest::Approx(std::log(4.9e-324)).epsilon(1e-15));
+  CHECK(tsenor::detail::det_log(0.0) < -1e299);
+}

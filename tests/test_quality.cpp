@@ -12,7 +12,8 @@ using namespace tsenor_test;
 
 namespace {
 
-Quality run(const std::string& family, int size, int n, int m, tsenor::Method method, std::uint64_t seed) {
+Quality run(const std::string& family, int size, int n, int m, tsenor::Method method, std::uint64_t seed,
+            double tau = 0.0) {
   const auto a = make_scores(family, size, size, seed);
   std::vector<float> scores(a.begin(), a.end());
   const std::vector<double> rounded(scores.begin(), scores.end());  // what the solver sees
@@ -21,6 +22,7 @@ Quality run(const std::string& family, int size, int n, int m, tsenor::Method me
   o.n = n;
   o.m = m;
   o.method = method;
+  o.tau = tau;
   with_backend([&](auto exec) { tsenor::compute_mask(exec, scores.data(), size, size, size, 1, mask.data(), o); });
   REQUIRE(irregular_tiles(mask, size, size, n, m) == 0);
   return quality_vs_lemon(rounded, mask, size, size, n, m);
@@ -56,6 +58,17 @@ TEST_CASE("the tsenor method meets the 0.05% mean kept-error target at default s
                      << q.worst_kept_error);
       CHECK(q.mean_kept_error <= 5e-4);
       CHECK(q.max_objective_gap >= -1e-12);  // nothing beats the optimum
+    }
+  }
+}
+
+TEST_CASE("fp32 Dykstra stays accurate at large tau (the paper's iteration collapses at tau = 100)") {
+  for (double tau : {100.0, 300.0, 3000.0}) {
+    for (auto [n, m] : std::vector<std::pair<int, int>>{{2, 4}, {8, 16}, {16, 32}}) {
+      CAPTURE(tau);
+      CAPTURE(n);
+      const Quality q = run("gaussian", 128, n, m, tsenor::Method::tsenor, 21, tau);
+      CHECK(q.mean_kept_error <= 5e-4);
     }
   }
 }
