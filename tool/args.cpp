@@ -134,8 +134,8 @@ Input and output
                       --output is given).
   --scores            the input already holds scores (finite, >= 0); default: scores = |W|
   --output PATH       uint8 .npy of the input's shape, 1 = kept. Written to a temporary file and
-                      renamed; an existing file at PATH is removed first, so a failed run never
-                      leaves a stale mask behind.
+                      renamed. A failed run removes PATH and the report, so it never leaves a
+                      partial or stale mask behind.
   --report PATH       machine-readable JSON report of the run
   --quiet, -q         no summary on stdout
 

@@ -38,6 +38,15 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
+// JSON has no inf or nan: a sum that overflowed is written as null.
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  std::ostringstream o;
+  o.precision(17);
+  o << v;
+  return o.str();
+}
+
 // Writes text to path through a temporary file and a rename: never a partial file.
 void write_atomically(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
@@ -143,8 +152,8 @@ std::string report_json(const Args& args, const Summary& s, const std::string& d
     << "  \"converged_tiles\": " << s.converged_tiles << ",\n  \"repaired_tiles\": " << s.repaired_tiles << ",\n"
     << "  \"padded_tiles\": " << s.padded_tiles << ",\n"
     << "  \"iterations\": " << s.iterations << ",\n  \"max_tile_iterations\": " << s.max_tile_iterations << ",\n"
-    << "  \"objective\": " << s.objective << ",\n  \"total_score\": " << s.total_score << ",\n"
-    << "  \"kept_score_fraction\": " << kept_share << ",\n"
+    << "  \"objective\": " << json_number(s.objective) << ",\n  \"total_score\": " << json_number(s.total_score) << ",\n"
+    << "  \"kept_score_fraction\": " << json_number(kept_share) << ",\n"
     << "  \"seconds_read\": " << read_s << ",\n  \"seconds_solve\": " << s.seconds << ",\n"
     << "  \"seconds_write\": " << write_s << ",\n"
     << "  \"tiles_per_second\": " << (s.seconds > 0 ? s.tiles / s.seconds : 0.0) << "\n}\n";
@@ -154,10 +163,6 @@ std::string report_json(const Args& args, const Summary& s, const std::string& d
 }  // namespace
 
 int run_mask(const Args& args) {
-  // A failed run must not leave an older mask that looks like this run's result.
-  if (!args.output.empty()) std::remove(args.output.c_str());
-  if (!args.report.empty()) std::remove(args.report.c_str());
-
   const auto t_read = Clock::now();
   io::Matrix input;
   if (args.input.empty()) {

@@ -1,0 +1,99 @@
+// Uses the installed tsenor as an outside project would: the umbrella header, tsenor::compute_mask on
+// host Views, and the exported io library. Exits non-zero unless every 4x4 tile keeps exactly 2 per row
+// and per column and the exact method reaches the brute-force optimum of every tile.
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+
+#include <tsenor/io/npy.hpp>
+#include <tsenor/tsenor.hpp>
+
+namespace {
+
+constexpr int n = 2, m = 4, size = 16;
+
+double score(int i, int j) { return static_cast<double>((i * 37 + j * 11) % 23) + 0.01 * (i + j); }
+
+// The best kept sum of one 4x4 tile over all 2-regular masks, by brute force over 2-subsets of each row.
+double best_tile(int r0, int c0) {
+  const int pairs[6] = {0x3, 0x5, 0x6, 0x9, 0xa, 0xc};
+  double best = -1.0;
+  for (int code = 0; code < 6 * 6 * 6 * 6; ++code) {
+    int column_count[m] = {0, 0, 0, 0};
+    double kept = 0.0;
+    for (int i = 0, c = code; i < m; ++i, c /= 6)
+      for (int j = 0; j < m; ++j)
+        if (pairs[c % 6] >> j & 1) {
+          ++column_count[j];
+          kept += score(r0 + i, c0 + j);
+        }
+    bool regular = true;
+    for (int j = 0; j < m; ++j) regular = regular && column_count[j] == n;
+    if (regular && kept > best) best = kept;
+  }
+  return best;
+}
+
+int check() {
+  using Exec = Kokkos::DefaultHostExecutionSpace;
+  Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> scores("scores", size, size);
+  Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Kokkos::HostSpace> mask("mask", size, size);
+  for (int i = 0; i < size; ++i)
+    for (int j = 0; j < size; ++j) scores(i, j) = score(i, j);
+
+  tsenor::Options options;
+  options.n = n;
+  options.m = m;
+  options.method = tsenor::Method::exact;
+  const tsenor::Summary summary = tsenor::compute_mask(Exec(), scores, mask, options);
+
+  int failures = 0;
+  for (int p = 0; p < size; p += m)
+    for (int q = 0; q < size; q += m) {
+      double kept = 0.0;
+      for (int k = 0; k < m; ++k) {
+        int in_row = 0, in_column = 0;
+        for (int l = 0; l < m; ++l) {
+          in_row += mask(p + k, q + l);
+          in_column += mask(p + l, q + k);
+          kept += mask(p + k, q + l) ? score(p + k, q + l) : 0.0;
+        }
+        if (in_row != n || in_column != n) {
+          std::fprintf(stderr, "tile (%d, %d): row/column %d keeps %d/%d, expected %d\n", p / m, q / m, k, in_row,
+                       in_column, n);
+          ++failures;
+        }
+      }
+      if (kept < best_tile(p, q) - 1e-9) {
+        std::fprintf(stderr, "tile (%d, %d): kept %g, optimum %g\n", p / m, q / m, kept, best_tile(p, q));
+        ++failures;
+      }
+    }
+  if (summary.tiles != 16 || summary.feasible_tiles != 16) {
+    std::fprintf(stderr, "summary: %lld tiles, %lld feasible, expected 16 and 16\n",
+                 static_cast<long long>(summary.tiles), static_cast<long long>(summary.feasible_tiles));
+    ++failures;
+  }
+  if (std::strcmp(tsenor::io::dtype_name(tsenor::io::DType::float32), "float32") != 0) {
+    std::fprintf(stderr, "tsenor::io::dtype_name is wrong\n");
+    ++failures;
+  }
+  std::printf("installed tsenor: %lld tiles, %lld 2:4-regular, %d failures\n", static_cast<long long>(summary.tiles),
+              static_cast<long long>(summary.feasible_tiles), failures);
+  return failures;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Kokkos::initialize(argc, argv);
+  int failures = 0;
+  try {
+    failures = check();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    failures = 1;
+  }
+  Kokkos::finalize();
+  return failures == 0 ? 0 : 1;
+}
