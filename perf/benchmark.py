@@ -76,6 +76,8 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--repeat", type=int, default=3, help="timed runs per solver; the fastest is kept")
     p.add_argument("--torch-tau", type=float, default=70.0, help="τ of the PyTorch program (its measured best)")
+    p.add_argument("--tsenor-taus", default="", help="comma-separated τ values to run the tsenor method at "
+                   "(default: the tool's default τ only); used to choose the default")
     p.add_argument("--no-torch", action="store_true")
     args = p.parse_args()
 
@@ -105,20 +107,26 @@ def main():
                 rows.append({**base, "solver": "lemon-network-simplex", **r, "tiles_per_second": r["tiles"] / r["seconds"],
                              "feasible_fraction": 1.0, "kept_error_mean": 0.0, "kept_error_worst": 0.0,
                              "pruned_error_mean": 0.0, "pruned_error_worst": 0.0})
-                for method in args.methods.split(","):
+                runs = [(method, []) for method in args.methods.split(",")]
+                if args.tsenor_taus:
+                    runs = [(m, x) for m, x in runs if m != "tsenor"]
+                    runs += [("tsenor", ["--tau", tau]) for tau in args.tsenor_taus.split(",")]
+                for method, extra in runs:
                     mask = os.path.join(work, "mask.npy")
                     report = os.path.join(work, "report.json")
 
                     def tool_run():
                         run([tool, "mask", "--input", scores, "--scores", "--nm", nm, "--method", method,
-                             "--threads", str(args.threads), "--output", mask, "--report", report, "--quiet"], env=env)
+                             "--threads", str(args.threads), "--output", mask, "--report", report, "--quiet"] + extra,
+                            env=env)
                         with open(report) as f:
                             rep = json.load(f)
                         return {"seconds": rep["seconds_solve"], "tiles": rep["tiles"], "tau": rep["tau"],
                                 "max_iterations": rep["max_iterations"]}
 
                     r = best_of(args.repeat, tool_run)
-                    rows.append({**base, "solver": "tsenor-" + method, **r, "tiles_per_second": r["tiles"] / r["seconds"],
+                    label = "tsenor-" + method + (f"(tau={extra[1]})" if extra else "")
+                    rows.append({**base, "solver": label, **r, "tiles_per_second": r["tiles"] / r["seconds"],
                                  **quality(mask, scores, nm, objectives)})
                 if have_torch:
                     mask = os.path.join(work, "torch_mask.npy")

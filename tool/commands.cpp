@@ -1,5 +1,6 @@
 #include "commands.hpp"
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -180,6 +181,9 @@ int run_mask(const Args& args) {
   }
   const double read_s = since(t_read);
 
+  // Unbound OpenMP threads unless the user chose otherwise: robust on shared machines, and it
+  // silences Kokkos' warning about an unset OMP_PROC_BIND.
+  ::setenv("OMP_PROC_BIND", "false", 0);
   compat::initialize(args.threads);
   const std::string backend = backend_used(args.backend);
   const int threads = backend == "openmp" ? compat::concurrency(Kokkos::DefaultHostExecutionSpace()) : 1;
