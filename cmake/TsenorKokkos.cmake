@@ -21,7 +21,7 @@ endif()
 # contraction, no fast-math. nvcc contracts unless told --fmad=false.
 function(tsenor_add_determinism_flags target)
   if(Kokkos_ENABLE_CUDA AND NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
-    target_compile_options(${target} INTERFACE "$<$<COMPILE_LANGUAGE:CXX>:--fmad=false;-Xcompiler=-ffp-contract=off>")
+    target_compile_options(${target} INTERFACE "$<$<COMPILE_LANGUAGE:CXX>:--fmad=false;-ffp-contract=off>")
   else()
     target_compile_options(${target} INTERFACE "$<$<COMPILE_LANGUAGE:CXX>:-ffp-contract=off;-fno-fast-math>")
   endif()

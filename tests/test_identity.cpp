@@ -91,13 +91,26 @@ TEST_CASE("identity inputs: outputs dumped for the cross-process comparison") {
   REQUIRE(f.good());
 }
 
-#if defined(KOKKOS_ENABLE_SERIAL) && defined(KOKKOS_ENABLE_OPENMP)
-TEST_CASE("Serial and OpenMP give the same bits in one process") {
-  const auto serial = all_outputs(Kokkos::Serial());
-  const auto openmp = all_outputs(Kokkos::OpenMP());
-  REQUIRE(serial.size() == openmp.size());
+#ifdef KOKKOS_ENABLE_SERIAL
+namespace {
+void check_same_bits(const std::vector<char>& reference, const std::vector<char>& other) {
+  REQUIRE(reference.size() == other.size());
   std::size_t first = 0;
-  while (first < serial.size() && serial[first] == openmp[first]) ++first;
-  CHECK_MESSAGE(first == serial.size(), "first differing byte at offset " << first);
+  while (first < reference.size() && reference[first] == other[first]) ++first;
+  CHECK_MESSAGE(first == reference.size(), "first differing byte at offset " << first);
+}
+}  // namespace
+
+TEST_CASE("every other backend gives Serial's bits in one process") {
+  const auto serial = all_outputs(Kokkos::Serial());
+#ifdef KOKKOS_ENABLE_OPENMP
+  check_same_bits(serial, all_outputs(Kokkos::OpenMP()));
+#endif
+#ifdef KOKKOS_ENABLE_CUDA
+  check_same_bits(serial, all_outputs(Kokkos::Cuda()));
+#endif
+#ifdef KOKKOS_ENABLE_HIP
+  check_same_bits(serial, all_outputs(Kokkos::HIP()));
+#endif
 }
 #endif

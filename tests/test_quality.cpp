@@ -31,7 +31,8 @@ Quality run(const std::string& family, int size, int n, int m, tsenor::Method me
 }  // namespace
 
 TEST_CASE("the exact method reaches LEMON's optimum on every tile") {
-  for (auto [n, m] : std::vector<std::pair<int, int>>{{2, 4}, {4, 8}, {3, 8}, {7, 8}, {8, 16}, {5, 16}, {16, 32}, {32, 64}}) {
+  for (const auto& nm : std::vector<std::pair<int, int>>{{2, 4}, {4, 8}, {3, 8}, {7, 8}, {8, 16}, {5, 16}, {16, 32}, {32, 64}}) {
+    const int n = nm.first, m = nm.second;
     for (const auto& family : all_families()) {
       CAPTURE(n);
       CAPTURE(m);
@@ -49,7 +50,8 @@ TEST_CASE("the exact method reaches LEMON's optimum on every tile") {
 
 TEST_CASE("the tsenor method meets the 0.05% mean kept-error target at default settings") {
   for (const char* family : {"gaussian", "heavy_tailed", "low_rank"}) {
-    for (auto [n, m] : std::vector<std::pair<int, int>>{{2, 4}, {4, 8}, {8, 16}, {16, 32}}) {
+    for (const auto& nm : std::vector<std::pair<int, int>>{{2, 4}, {4, 8}, {8, 16}, {16, 32}}) {
+      const int n = nm.first, m = nm.second;
       CAPTURE(family);
       CAPTURE(n);
       CAPTURE(m);
@@ -64,7 +66,8 @@ TEST_CASE("the tsenor method meets the 0.05% mean kept-error target at default s
 
 TEST_CASE("fp32 Dykstra stays accurate at large tau (the paper's iteration collapses at tau = 100)") {
   for (double tau : {100.0, 300.0, 3000.0}) {
-    for (auto [n, m] : std::vector<std::pair<int, int>>{{2, 4}, {8, 16}, {16, 32}}) {
+    for (const auto& nm : std::vector<std::pair<int, int>>{{2, 4}, {8, 16}, {16, 32}}) {
+      const int n = nm.first, m = nm.second;
       CAPTURE(tau);
       CAPTURE(n);
       const Quality q = run("gaussian", 128, n, m, tsenor::Method::tsenor, 21, tau);

@@ -30,7 +30,8 @@ TEST_CASE("every tile is N-regular for every method, pattern and score family") 
   const std::vector<std::pair<int, int>> patterns = {{2, 4}, {1, 4}, {3, 4}, {4, 8},  {3, 8},
                                                      {7, 8}, {8, 16}, {5, 16}, {16, 32}, {32, 64}};
   for (auto method : {tsenor::Method::exact, tsenor::Method::tsenor, tsenor::Method::greedy}) {
-    for (auto [n, m] : patterns) {
+    for (const auto& nm : patterns) {
+      const int n = nm.first, m = nm.second;
       for (const auto& family : all_families()) {
         CAPTURE(tsenor::method_name(method));
         CAPTURE(n);

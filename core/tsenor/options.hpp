@@ -89,7 +89,7 @@ enum TileFlag : std::uint32_t {
 /// What happened in one tile. Plain data, readable on the host after a deep copy.
 struct TileStatus {
   std::uint32_t flags = 0;
-  std::int32_t iterations = 0;    ///< Dykstra iterations (tsenor), augmentations (exact)
+  std::int32_t iterations = 0;    ///< Dykstra iterations (tsenor), shortest-path phases (exact)
   double objective = 0.0;         ///< Σ A·S over the tile's (uncropped) entries
   double score_sum = 0.0;         ///< Σ A over the tile: objective of keeping everything
 };

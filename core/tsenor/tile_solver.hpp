@@ -47,14 +47,12 @@ struct TileWorkspace {
     dykstra.col_potential = take<double>(base, m);
     dykstra.row_accumulated = take<double>(base, m);
     dykstra.col_accumulated = take<double>(base, m);
-    exact.row_potential = take<double>(base, m);
-    exact.col_potential = take<double>(base, m);
-    exact.row_dist = take<double>(base, m);
-    exact.col_dist = take<double>(base, m);
-    exact.row_parent = take<int>(base, m);
-    exact.col_parent = take<int>(base, m);
+    exact.potential = take<double>(base, 2 * m);
+    exact.dist = take<double>(base, 2 * m);
+    exact.key = take<double>(base, 2 * m + 2);
     exact.state = take<int>(base, 2 * m);
-    exact.frontier = take<int>(base, 2 * m);
+    exact.cursor = take<int>(base, 2 * m);
+    exact.next = take<int>(base, 2 * m);
     queue = take<int>(base, 2 * m);
     parent = take<int>(base, 2 * m);
   }
@@ -85,7 +83,7 @@ KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const TileWorkspace<Real>& ws, cons
   TileStatus status;
   const rounding::TileMask& mask = ws.mask;
   if (p.method == Method::exact) {
-    status.iterations = rounding::exact_solve_tile(mask, ws.score, ws.order, ws.exact);
+    status.iterations = rounding::exact_solve_tile(mask, ws.score, ws.exact);
   } else {
     if (p.method == Method::tsenor) {
       const DykstraOutcome d = dykstra_solve_tile(ws.score, ws.y, ws.dykstra, p.dykstra);

@@ -8,7 +8,7 @@
 
 namespace tsenor_test {
 
-extern std::string selected_backend;  ///< "serial" or "openmp"
+extern std::string selected_backend;  ///< "serial", "openmp", "cuda" or "hip"
 extern std::string dump_path;         ///< where the identity test writes its outputs ("" = skip)
 
 /// Calls f(execution space instance) for the selected backend.
@@ -19,6 +19,12 @@ void with_backend(F&& f) {
 #endif
 #ifdef KOKKOS_ENABLE_OPENMP
   if (selected_backend == "openmp") return f(Kokkos::OpenMP());
+#endif
+#ifdef KOKKOS_ENABLE_CUDA
+  if (selected_backend == "cuda") return f(Kokkos::Cuda());
+#endif
+#ifdef KOKKOS_ENABLE_HIP
+  if (selected_backend == "hip") return f(Kokkos::HIP());
 #endif
   throw std::runtime_error("backend '" + selected_backend + "' is not enabled in this Kokkos");
 }
