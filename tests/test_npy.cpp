@@ -87,7 +87,7 @@ std::uint8_t mask_pattern(std::size_t i, std::size_t j) { return (3 * i + j) % 5
 TEST_CASE("write_npy_u8 round-trips through read_npy_mask with numpy's 64-byte aligned header") {
   const TempDir dir;
   const std::string path = dir.file("mask.npy");
-  for (const auto& shape : {std::pair<std::size_t, std::size_t>{3, 5}, {1, 1}, {0, 4}, {4, 0}, {17, 33}}) {
+  for (const auto& shape : std::vector<std::pair<std::size_t, std::size_t>>{{3, 5}, {1, 1}, {0, 4}, {4, 0}, {17, 33}}) {
     const std::size_t rows = shape.first, cols = shape.second;  // not a structured binding: CAPTURE is a lambda
     CAPTURE(rows);
     CAPTURE(cols);
@@ -278,7 +278,7 @@ std::string fixture(const std::string& name) {
 }  // namespace
 
 TEST_CASE("numpy float16/32/64 files in C and Fortran order" * doctest::skip(no_numpy_fixtures)) {
-  for (const auto& [prefix, dtype, offset] : {std::tuple{"f16", DType::float16, 0.25},
+  for (const auto& [prefix, dtype, offset] : std::vector<std::tuple<const char*, DType, double>>{{"f16", DType::float16, 0.25},
                                               {"f32", DType::float32, 0.25}, {"f64", DType::float64, 1.0 / 3.0}}) {
     for (const char* order : {"_c", "_f"}) {
       const std::string name = std::string(prefix) + order + ".npy";
@@ -320,7 +320,8 @@ TEST_CASE("numpy versions 2.0 and 3.0 and an empty matrix" * doctest::skip(no_nu
 }
 
 TEST_CASE("numpy bool and uint8 masks" * doctest::skip(no_numpy_fixtures)) {
-  for (const auto& [file, scale] : {std::pair{"mask_bool_c.npy", 1}, {"mask_bool_f.npy", 1}, {"mask_u8_f.npy", 7}}) {
+  for (const auto& [file, scale] :
+       std::vector<std::pair<const char*, int>>{{"mask_bool_c.npy", 1}, {"mask_bool_f.npy", 1}, {"mask_u8_f.npy", 7}}) {
     const std::string name = file;  // INFO is a lambda, which cannot capture a structured binding in C++17
     INFO("file: ", name);
     std::size_t rows = 0, cols = 0;
@@ -334,7 +335,7 @@ TEST_CASE("numpy bool and uint8 masks" * doctest::skip(no_numpy_fixtures)) {
 
 TEST_CASE("write_npy_u8 writes the bytes numpy.save writes" * doctest::skip(no_numpy_fixtures)) {
   const TempDir dir;
-  for (const auto& [rows, cols] : {std::pair<std::size_t, std::size_t>{3, 5}, {0, 4}, {1, 1000}, {12345, 3}}) {
+  for (const auto& [rows, cols] : std::vector<std::pair<std::size_t, std::size_t>>{{3, 5}, {0, 4}, {1, 1000}, {12345, 3}}) {
     const std::string name = "mask_u8_" + std::to_string(rows) + "x" + std::to_string(cols) + ".npy";
     CAPTURE(name);
     std::vector<std::uint8_t> mask(rows * cols);
@@ -346,7 +347,7 @@ TEST_CASE("write_npy_u8 writes the bytes numpy.save writes" * doctest::skip(no_n
 }
 
 TEST_CASE("numpy files of other shapes and types are refused" * doctest::skip(no_numpy_fixtures)) {
-  for (const auto& [file, expected] : {std::pair{"f32_3d.npy", "shape (2, 3, 4) is not 2-D"},
+  for (const auto& [file, expected] : std::vector<std::pair<const char*, const char*>>{{"f32_3d.npy", "shape (2, 3, 4) is not 2-D"},
                                        {"f32_1d.npy", "shape (5,) is not 2-D"},
                                        {"f32_0d.npy", "shape () is not 2-D"},
                                        {"f32_big_endian.npy", "big-endian dtype '>f4'"},

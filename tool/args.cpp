@@ -105,8 +105,9 @@ Args parse_args(const std::vector<std::string>& argv) {
       a.options.local_search_steps = static_cast<int>(parse_integer(opt, value(), 0, 1000000));
     } else if (mask && opt == "--backend") {
       a.backend = value();
-      if (a.backend != "auto" && a.backend != "serial" && a.backend != "openmp")
-        usage_error("--backend: '" + a.backend + "' is not one of auto, serial, openmp");
+      if (a.backend != "auto" && a.backend != "serial" && a.backend != "openmp" && a.backend != "cuda" &&
+          a.backend != "hip")
+        usage_error("--backend: '" + a.backend + "' is not one of auto, serial, openmp, cuda, hip");
     } else if (mask && opt == "--threads") {
       a.threads = static_cast<int>(parse_integer(opt, value(), 1, 4096));
     } else {
@@ -155,7 +156,8 @@ Pattern and method
                       row/column). Without it such shapes are an error.
 
 Execution
-  --backend NAME      auto (default), serial or openmp (what this build of Kokkos enables)
+  --backend NAME      auto (default: Kokkos' default execution space, the GPU in a GPU
+                      build), serial, openmp, cuda or hip (what this build of Kokkos enables)
   --threads T         threads for the openmp backend (default: Kokkos' default)
 
 Every tile of the output is exactly N-regular; results are bit-identical across backends and

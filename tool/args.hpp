@@ -20,7 +20,7 @@ struct Args {
   std::string mask;                ///< verify: mask .npy
   bool input_is_score = false;     ///< mask: use the input as scores, not |W|
   bool quiet = false;
-  std::string backend = "auto";    ///< serial, openmp or auto
+  std::string backend = "auto";    ///< auto, serial, openmp, cuda or hip
   int threads = 0;                 ///< 0 = Kokkos' default
   Options options;
   bool nm_given = false;

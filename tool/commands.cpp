@@ -3,12 +3,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "example.hpp"
 #include "tsenor/compat.hpp"
@@ -108,28 +110,55 @@ Summary solve_in_strips(const Exec& exec, const Real* scores, std::size_t rows, 
   return total;
 }
 
+// The backends this build's Kokkos enables, by their --backend names.
+std::vector<std::string> enabled_backends() {
+  std::vector<std::string> names;
+#ifdef KOKKOS_ENABLE_CUDA
+  names.push_back("cuda");
+#endif
+#ifdef KOKKOS_ENABLE_HIP
+  names.push_back("hip");
+#endif
+#ifdef KOKKOS_ENABLE_OPENMP
+  names.push_back("openmp");
+#endif
+#ifdef KOKKOS_ENABLE_SERIAL
+  names.push_back("serial");
+#endif
+  return names;
+}
+
+// "auto" is Kokkos' default execution space: the GPU in a GPU build, else OpenMP or Serial.
+std::string resolve_backend(const std::string& requested) {
+  const auto names = enabled_backends();
+  if (requested == "auto") {
+    std::string name = Kokkos::DefaultExecutionSpace::name();
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return name;
+  }
+  for (const auto& name : names)
+    if (name == requested) return name;
+  std::string list;
+  for (const auto& name : names) list += (list.empty() ? "" : ", ") + name;
+  throw Error("--backend " + requested + ": not enabled in this build's Kokkos (enabled: " + list + ")");
+}
+
 template <class Real>
 Summary solve_on_backend(const std::string& backend, const Real* scores, std::size_t rows, std::size_t cols,
                          std::uint8_t* mask, const Options& options, bool progress) {
+#ifdef KOKKOS_ENABLE_CUDA
+  if (backend == "cuda") return solve_in_strips(Kokkos::Cuda(), scores, rows, cols, mask, options, progress);
+#endif
+#ifdef KOKKOS_ENABLE_HIP
+  if (backend == "hip") return solve_in_strips(Kokkos::HIP(), scores, rows, cols, mask, options, progress);
+#endif
 #ifdef KOKKOS_ENABLE_OPENMP
-  if (backend != "serial") return solve_in_strips(Kokkos::OpenMP(), scores, rows, cols, mask, options, progress);
-#else
-  if (backend == "openmp") throw Error("--backend openmp: this build's Kokkos has no OpenMP backend");
+  if (backend == "openmp") return solve_in_strips(Kokkos::OpenMP(), scores, rows, cols, mask, options, progress);
 #endif
 #ifdef KOKKOS_ENABLE_SERIAL
-  return solve_in_strips(Kokkos::Serial(), scores, rows, cols, mask, options, progress);
-#else
-  if (backend == "serial") throw Error("--backend serial: this build's Kokkos has no Serial backend");
-  return solve_in_strips(Kokkos::DefaultHostExecutionSpace(), scores, rows, cols, mask, options, progress);
+  if (backend == "serial") return solve_in_strips(Kokkos::Serial(), scores, rows, cols, mask, options, progress);
 #endif
-}
-
-std::string backend_used(const std::string& backend) {
-#ifdef KOKKOS_ENABLE_OPENMP
-  if (backend != "serial") return "openmp";
-#endif
-  (void)backend;
-  return "serial";
+  throw Error("--backend " + backend + ": not enabled in this build's Kokkos");
 }
 
 std::string report_json(const Args& args, const Summary& s, const std::string& dtype, const std::string& backend,
@@ -183,17 +212,17 @@ int run_mask(const Args& args) {
 
   // Unbound OpenMP threads unless the user chose otherwise: robust on shared machines, and it
   // silences Kokkos' warning about an unset OMP_PROC_BIND.
+  const std::string backend = resolve_backend(args.backend);
   ::setenv("OMP_PROC_BIND", "false", 0);
   compat::initialize(args.threads);
-  const std::string backend = backend_used(args.backend);
   const int threads = backend == "openmp" ? compat::concurrency(Kokkos::DefaultHostExecutionSpace()) : 1;
   const bool progress = !args.quiet && ::isatty(STDERR_FILENO);
   std::vector<std::uint8_t> mask(input.rows * input.cols);
   Summary s;
   try {
     s = input.f64.empty()
-            ? solve_on_backend(args.backend, input.f32.data(), input.rows, input.cols, mask.data(), args.options, progress)
-            : solve_on_backend(args.backend, input.f64.data(), input.rows, input.cols, mask.data(), args.options, progress);
+            ? solve_on_backend(backend, input.f32.data(), input.rows, input.cols, mask.data(), args.options, progress)
+            : solve_on_backend(backend, input.f64.data(), input.rows, input.cols, mask.data(), args.options, progress);
   } catch (...) {
     Kokkos::finalize();
     throw;
@@ -264,12 +293,7 @@ int run_verify(const Args& args) {
 int run_version() {
   std::printf("tsenor %s (Kokkos %d.%d.%d;", TSENOR_VERSION, KOKKOS_VERSION / 10000, KOKKOS_VERSION / 100 % 100,
               KOKKOS_VERSION % 100);
-#ifdef KOKKOS_ENABLE_SERIAL
-  std::printf(" serial");
-#endif
-#ifdef KOKKOS_ENABLE_OPENMP
-  std::printf(" openmp");
-#endif
+  for (const auto& name : enabled_backends()) std::printf(" %s", name.c_str());
   std::printf(")\n");
   return 0;
 }

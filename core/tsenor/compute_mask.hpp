@@ -118,14 +118,15 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   using Member = typename Policy::member_type;
   const std::size_t tile_bytes = TileWorkspace<Real>::bytes(m);
   const int per_team = Traits::tiles_per_team;
+  const int scratch_level = Traits::scratch_level;  // a copy: device code cannot odr-use the trait
   const std::int64_t league = (tiles + per_team - 1) / per_team;
   if (league > 0) {
     Policy policy(exec, static_cast<int>(league), Traits::team_size);
     Kokkos::parallel_for(
         "tsenor::solve_tiles",
-        policy.set_scratch_size(Traits::scratch_level, Kokkos::PerTeam(per_team * tile_bytes)),
+        policy.set_scratch_size(scratch_level, Kokkos::PerTeam(per_team * tile_bytes)),
         KOKKOS_LAMBDA(const Member& team) {
-          char* team_scratch = static_cast<char*>(team.team_scratch(Traits::scratch_level).get_shmem(per_team * tile_bytes));
+          char* team_scratch = static_cast<char*>(team.team_scratch(scratch_level).get_shmem(per_team * tile_bytes));
           Kokkos::parallel_for(Kokkos::TeamThreadRange(team, per_team), [&](int slot) {
             const std::int64_t t = static_cast<std::int64_t>(team.league_rank()) * per_team + slot;
             if (t >= tiles) return;
