@@ -5,6 +5,8 @@
 #include <tsenor/det_math.hpp>
 #include <vector>
 
+#include "support/backend.hpp"
+
 TEST_CASE("det_exp is within 2 ulp of the C library's exp and handles the extremes") {
   for (double x = -700.0; x <= 690.0; x += 0.37) {
     const double want = std::exp(x), got = tsenor::detail::det_exp(x);
@@ -37,4 +39,36 @@ TEST_CASE("det_log is within 2 ulp of the C library's log, subnormals included")
   CHECK(tsenor::detail::det_log(1.0) == 0.0);
   CHECK(tsenor::detail::det_log(4.9e-324) == doctest::Approx(std::log(4.9e-324)).epsilon(1e-15));
   CHECK(tsenor::detail::det_log(0.0) < -1e299);
+}
+
+namespace {
+
+// A KOKKOS_LAMBDA cannot live inside the generic lambda of with_backend, hence a template.
+template <class Exec>
+void check_det_math_bits(const Exec& exec) {
+  const int count = 4096;
+  Kokkos::View<double*, typename Exec::memory_space> out("out", 3 * count);
+  Kokkos::parallel_for(
+      "det_math_bits", Kokkos::RangePolicy<Exec>(exec, 0, count), KOKKOS_LAMBDA(int k) {
+        const double x = -700.0 + 1390.0 * k / count;
+        out(3 * k) = tsenor::detail::det_exp(x);
+        out(3 * k + 1) = tsenor::detail::det_log(1e-300 * tsenor::detail::det_exp(1.37 * (k + 1) / 8.0));
+        const float base = 1.0f + static_cast<float>(k) / 7.0f;
+        out(3 * k + 2) = tsenor::detail::pairwise_sum<float>(13, [&](int j) { return base / (j + 3.0f); });
+      });
+  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), out);
+  for (int k = 0; k < count; ++k) {
+    const double x = -700.0 + 1390.0 * k / count;
+    const float base = 1.0f + static_cast<float>(k) / 7.0f;
+    CAPTURE(k);
+    REQUIRE(host(3 * k) == tsenor::detail::det_exp(x));
+    REQUIRE(host(3 * k + 1) == tsenor::detail::det_log(1e-300 * tsenor::detail::det_exp(1.37 * (k + 1) / 8.0)));
+    REQUIRE(host(3 * k + 2) == tsenor::detail::pairwise_sum<float>(13, [&](int j) { return base / (j + 3.0f); }));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("det_exp, det_log and pairwise_sum give the host's bits on the execution space") {
+  tsenor_test::with_backend([](auto exec) { check_det_math_bits(exec); });
 }

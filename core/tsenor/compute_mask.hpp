@@ -21,8 +21,9 @@ namespace tsenor {
 template <class MemorySpace>
 struct MaskOutputs {
   Kokkos::View<TileStatus*, MemorySpace> status;   ///< extent: number of tiles
-  Kokkos::View<float***, MemorySpace> fractional;  ///< tiles × M × M: S = min(Y, 1) for
-                                                   ///< method tsenor, the 0/1 mask otherwise
+  /// tiles × M × M, each tile row-major (LayoutRight on every backend, so the bytes are the
+  /// same everywhere): S = min(Y, 1) for method tsenor, the 0/1 mask otherwise.
+  Kokkos::View<float***, Kokkos::LayoutRight, MemorySpace> fractional;
 };
 
 namespace detail {
