@@ -50,10 +50,14 @@ KOKKOS_INLINE_FUNCTION double det_exp(double x) {
 /// and the exponent bits: x = m·2^e with m ∈ [√½, √2), log m = 2·atanh((m−1)/(m+1)).
 KOKKOS_INLINE_FUNCTION double det_log(double x) {
   if (!(x > 0.0)) return -1e300;
+  std::int64_t shift = 0;  // subnormals are scaled by 2^52 first (no recursion: device code)
+  if (x < 2.2250738585072014e-308) {
+    x *= 4503599627370496.0;
+    shift = 52;
+  }
   std::uint64_t bits;
   __builtin_memcpy(&bits, &x, sizeof(bits));
-  std::int64_t e = static_cast<std::int64_t>((bits >> 52) & 0x7ff) - 1023;
-  if (e == -1023) return det_log(x * 4503599627370496.0) - 36.043653389117154;  // subnormal: ×2^52
+  std::int64_t e = static_cast<std::int64_t>((bits >> 52) & 0x7ff) - 1023 - shift;
   bits = (bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull;  // mantissa in [1, 2)
   double m;
   __builtin_memcpy(&m, &bits, sizeof(bits));
