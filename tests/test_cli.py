@@ -415,6 +415,18 @@ class BadInput(ToolTestCase):
             self.assertFailsCleanly("--input", good, "--output", self.path("out.npy"), "--nm", "--quiet",
                                     expect="N:M")
 
+    def test_a_failed_run_never_deletes_the_input(self):
+        # A path after --output that the parser read as something else, and --output == --input,
+        # must leave the user's file alone.
+        w = self.save("W.npy", np.ones((8, 8), np.float32))
+        w10 = self.save("W10.npy", np.ones((10, 10), np.float32))
+        for args in (["--input", "--output", w], ["--input", w10, "--output", w10, "--nm", "2:4"],
+                     ["--input", w, "--report", w, "--nm", "2:4"]):
+            with self.subTest(args=" ".join(args)):
+                proc = self.run_tool("mask", *args)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertTrue(os.path.exists(w) and os.path.exists(w10), "an input file was deleted")
+
     def test_verify_usage_errors(self):
         self.write_inputs()
         for args, expect in ((["--nm", "2:4"], "--mask"), (["--mask", self.path("good.npy")], "--nm"),

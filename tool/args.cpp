@@ -29,7 +29,30 @@ double parse_real(const std::string& option, const std::string& text) {
   return v;
 }
 
+bool takes_value(const std::string& opt) {
+  for (const char* o : {"--nm", "--mask", "--input", "--output", "--report", "--method", "--tau", "--iterations",
+                        "--tolerance", "--local-search-steps", "--backend", "--threads"})
+    if (opt == o) return true;
+  return false;
+}
+
 }  // namespace
+
+std::vector<std::string> output_paths(const std::vector<std::string>& argv) {
+  std::vector<std::string> outputs;
+  std::string input;
+  if (argv.empty() || argv[0] != "mask") return outputs;
+  for (std::size_t k = 1; k + 1 < argv.size(); ++k) {
+    if (!takes_value(argv[k])) continue;
+    if (argv[k] == "--output" || argv[k] == "--report") outputs.push_back(argv[k + 1]);
+    if (argv[k] == "--input") input = argv[k + 1];
+    ++k;
+  }
+  std::vector<std::string> safe;
+  for (const auto& path : outputs)
+    if (path != input) safe.push_back(path);
+  return safe;
+}
 
 void parse_nm(const std::string& text, Options& options) {
   const auto colon = text.find(':');
@@ -51,6 +74,8 @@ Args parse_args(const std::vector<std::string>& argv) {
   const std::string& cmd = argv[0];
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     a.help_topic = argv.size() > 1 ? argv[1] : "";
+    if (!a.help_topic.empty() && a.help_topic != "mask" && a.help_topic != "verify")
+      usage_error("no help for '" + a.help_topic + "' (commands: mask, verify)");
     return a;
   }
   if (cmd == "--version") {
@@ -114,6 +139,8 @@ Args parse_args(const std::vector<std::string>& argv) {
       usage_error("unknown option '" + opt + "' for 'tsenor " + cmd + "'");
     }
   }
+  if (mask && !a.input.empty() && (a.output == a.input || a.report == a.input))
+    usage_error("--output and --report must not name the --input file");
   if (a.command == Command::verify) {
     if (a.mask.empty()) usage_error("verify needs --mask PATH");
     if (!a.nm_given) usage_error("verify needs --nm N:M");
@@ -142,12 +169,12 @@ Input and output
 
 Pattern and method
   --nm N:M            N kept per M (default 2:4); 1 <= N < M <= 128
-  --method NAME       auto (default: the best measured method for the backend; on CPUs
-                      'exact'), exact (optimal per tile), tsenor (entropic optimal transport
+  --method NAME       auto (default: the best measured method for the backend; 'exact'
+                      on CPUs and on GPUs), exact (optimal per tile), tsenor (entropic optimal transport
                       + greedy rounding + local search + repair), greedy (fast baseline)
   --tau X             tsenor: entropic sharpness on per-tile max-normalised scores
-                      (default: measured per pattern, see README)
-  --iterations K      tsenor: Dykstra iteration cap (default: measured per pattern)
+                      (default 1000, measured: see README, "Defaults")
+  --iterations K      tsenor: Dykstra iteration cap (default 300)
   --tolerance X       tsenor: stop when row/column sums are within X*N of N (default 1e-4)
   --local-search-steps K
                       tsenor, greedy: improvement passes after rounding (default 8)
@@ -161,7 +188,8 @@ Execution
   --threads T         threads for the openmp backend (default: Kokkos' default)
 
 Every tile of the output is exactly N-regular; results are bit-identical across backends and
-thread counts. Exit status: 0 on success, 2 on a usage or input error.
+thread counts. Exit status: 0 on success, 2 on a usage or input error, 3 if a tile came out
+not N-regular (a bug: please report it).
 )";
   if (topic == "verify")
     return R"(usage: tsenor verify --mask mask.npy --nm N:M [--zero-pad]

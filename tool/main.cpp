@@ -1,7 +1,6 @@
 // tsenor: transposable N:M masks from the command line. Errors are one line on stderr and a
 // non-zero exit status, never a crash.
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
@@ -23,9 +22,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tsenor: error: %s\n", e.what());
     // A failed 'mask' run leaves no output at all: neither a stale one from an earlier run
     // (also when the command line itself was wrong) nor a mask without its report.
-    if (argc > 1 && std::strcmp(argv[1], "mask") == 0)
-      for (int k = 2; k + 1 < argc; ++k)
-        if (std::strcmp(argv[k], "--output") == 0 || std::strcmp(argv[k], "--report") == 0) std::remove(argv[k + 1]);
+    for (const std::string& path : tsenor::tool::output_paths(std::vector<std::string>(argv + 1, argv + argc)))
+      std::remove(path.c_str());
     return 2;
   }
   return 2;

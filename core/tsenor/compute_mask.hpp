@@ -79,7 +79,9 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   static_assert(std::is_same<typename MaskView::value_type, std::uint8_t>::value, "mask must hold std::uint8_t");
   using Traits = backends::LaunchTraits<ExecSpace>;
 
-  Kokkos::Profiling::pushRegion("tsenor::compute_mask");
+  static_assert(Kokkos::SpaceAccessibility<ExecSpace, typename ScoreView::memory_space>::accessible &&
+                    Kokkos::SpaceAccessibility<ExecSpace, typename MaskView::memory_space>::accessible,
+                "scores and mask must be accessible from the execution space");
   Kokkos::Timer timer;
   const std::int64_t rows = scores.extent(0), cols = scores.extent(1);
   detail::validate(options, rows, cols);
@@ -98,7 +100,8 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   // Bad scores are a usage error: count them (an integer count is order-independent).
   std::int64_t bad = 0;
   Kokkos::parallel_reduce(
-      "tsenor::check_scores", Kokkos::RangePolicy<ExecSpace>(exec, 0, rows * cols),
+      "tsenor::check_scores",
+      Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>(exec, 0, rows * cols),  // > 2^32 entries too
       KOKKOS_LAMBDA(std::int64_t k, std::int64_t & count) {
         const double v = static_cast<double>(scores(k / cols, k % cols));
         if (!(v >= 0.0 && v <= 1.7976931348623157e308)) ++count;
@@ -121,6 +124,9 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   const int per_team = Traits::tiles_per_team;
   const int scratch_level = Traits::scratch_level;  // a copy: device code cannot odr-use the trait
   const std::int64_t league = (tiles + per_team - 1) / per_team;
+  TSENOR_REQUIRE(league <= 2147483647, "tsenor::compute_mask: " + std::to_string(tiles) +
+                                          " tiles exceed one launch; call it on row strips of the matrix");
+  Kokkos::Profiling::pushRegion("tsenor::compute_mask");  // after every usage check: no throw below
   if (league > 0) {
     Policy policy(exec, static_cast<int>(league), Traits::team_size);
     Kokkos::parallel_for(

@@ -92,8 +92,8 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Real* score, floa
   double amax = 0.0;
   for (int k = 0; k < m * m; ++k)
     if (static_cast<double>(score[k]) > amax) amax = static_cast<double>(score[k]);
-  const double inv_max = amax > 0.0 ? 1.0 / amax : 0.0;
-  auto logit = [&](int i, int j) { return static_cast<double>(score[i * m + j]) * inv_max; };
+  // A division, not a product with 1/amax: that reciprocal overflows for subnormal maxima.
+  auto logit = [&](int i, int j) { return amax > 0.0 ? static_cast<double>(score[i * m + j]) / amax : 0.0; };
 
   // Initial potentials at the first stage's τ: row log-maxima, then column log-maxima.
   double tau = detail::first_stage_tau(p.tau);

@@ -50,7 +50,7 @@ struct Options {
   /// Entropic sharpness for method tsenor. Scores are normalised per tile by the tile
   /// maximum, so τ is the inverse temperature on a [0, 1] scale. The solver is stable at
   /// every τ > 0 (stabilised kernel, clamped scalings); larger τ needs more iterations.
-  double tau = 0.0;  ///< 0 selects the measured default for the pattern (default_tau)
+  double tau = 0.0;  ///< 0 selects the measured default (default_tau)
   int max_iterations = 0;  ///< Dykstra iteration cap; 0 selects the measured default
   /// Stop when every row and column sum of the fractional solution is within
   /// tolerance·N of N (checked on every iteration, at no extra cost).
