@@ -8,6 +8,8 @@
 // Prints one JSON object per run (the fastest of R, after one warm-up call).
 #include <Kokkos_Core.hpp>
 #include <cstdio>
+#include <exception>
+#include <stdexcept>
 #include <sstream>
 #include <string>
 #include <tsenor/compat.hpp>
@@ -42,19 +44,22 @@ KOKKOS_INLINE_FUNCTION float hashed_score(std::uint64_t key) {
 int main(int argc, char** argv) {
   int size = 8192, repeat = 3;
   std::string patterns = "2:4,4:8,8:16,16:32", methods = "exact,tsenor";
-  for (int k = 1; k + 1 < argc; k += 2) {
-    const std::string opt = argv[k], value = argv[k + 1];
-    if (opt == "--size") size = std::stoi(value);
-    else if (opt == "--patterns") patterns = value;
-    else if (opt == "--methods") methods = value;
-    else if (opt == "--repeat") repeat = std::stoi(value);
-    else {
-      std::fprintf(stderr, "bench_device: unknown option %s\n", opt.c_str());
-      return 2;
+  try {
+    for (int k = 1; k + 1 < argc; k += 2) {
+      const std::string opt = argv[k], value = argv[k + 1];
+      if (opt == "--size") size = std::stoi(value);
+      else if (opt == "--patterns") patterns = value;
+      else if (opt == "--methods") methods = value;
+      else if (opt == "--repeat") repeat = std::stoi(value);
+      else throw std::invalid_argument("unknown option " + opt);
     }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_device: bad command line: %s\n", e.what());
+    return 2;
   }
   tsenor::compat::initialize(0);
-  {
+  int status = 0;
+  try {
     using Exec = Kokkos::DefaultExecutionSpace;
     Exec exec;
     Kokkos::View<float**, Kokkos::LayoutRight> scores("scores", size, size);
@@ -85,7 +90,10 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
       }
     }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_device: error: %s\n", e.what());
+    status = 2;
   }
   Kokkos::finalize();
-  return 0;
+  return status;
 }
