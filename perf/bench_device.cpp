@@ -84,9 +84,9 @@ int main(int argc, char** argv) {
         std::printf(
             "{\"bench\": \"device-resident\", \"exec\": \"%s\", \"rows\": %d, \"cols\": %d, \"nm\": \"%s\", "
             "\"method\": \"%s\", \"seconds\": %.6f, \"tiles\": %lld, \"feasible_tiles\": %lld, \"tiles_per_second\": %.1f, "
-            "\"objective\": %.17g}\n",
+            "\"objective\": %.17g, \"iterations\": %lld}\n",
             Exec::name(), size, size, nm.c_str(), method.c_str(), best.seconds, static_cast<long long>(best.tiles),
-            static_cast<long long>(best.feasible_tiles), best.tiles / best.seconds, best.objective);
+            static_cast<long long>(best.feasible_tiles), best.tiles / best.seconds, best.objective, static_cast<long long>(best.iterations));
         std::fflush(stdout);
       }
     }

@@ -55,6 +55,121 @@ inline void validate(const Options& o, std::int64_t rows, std::int64_t cols) {
                      std::to_string(o.m) + " (use zero padding to crop border tiles)");
 }
 
+/// The batched solve: team thread k of team l solves tile l·tiles_per_team + k with its vector
+/// lanes, in its own slice of the team's scratch. Method M is fixed at compile time.
+template <Method M, class Member, class ScoreView, class MaskView, class Real>
+struct SolveTiles {
+  ScoreView scores;
+  MaskView mask;
+  Kokkos::View<TileStatus*, typename Member::execution_space::memory_space> status;
+  Kokkos::View<float***, Kokkos::LayoutRight, typename Member::execution_space::memory_space> fractional;
+  TileParams params;
+  std::int64_t rows, cols, tile_cols, tiles;
+  int m, n, ld, per_team, scratch_level;
+  std::size_t tile_bytes;
+
+  KOKKOS_INLINE_FUNCTION void operator()(const Member& team) const {
+    const std::int64_t t = static_cast<std::int64_t>(team.league_rank()) * per_team + team.team_rank();
+    if (t >= tiles) return;
+    char* const team_scratch = static_cast<char*>(team.team_scratch(scratch_level).get_shmem(per_team * tile_bytes));
+    const TileWorkspace<Real> ws(team_scratch + team.team_rank() * tile_bytes, m, n, ld, M);
+    const std::int64_t r0 = (t / tile_cols) * m, c0 = (t % tile_cols) * m;
+    const bool padded = r0 + m > rows || c0 + m > cols;
+    // Each lane loads whole columns (coalesced across lanes) and sums them top down.
+    lanes::for_each(team, m, [&](int j) {
+      double column = 0.0;
+      for (int i = 0; i < m; ++i) {
+        const Real v = r0 + i < rows && c0 + j < cols ? static_cast<Real>(scores(r0 + i, c0 + j)) : Real(0);
+        ws.score[i * ld + j] = v;
+        column += static_cast<double>(v);
+      }
+      ws.partial[j] = column;
+    });
+    double score_sum = 0.0;
+    lanes::single(team, [&]() {
+      for (int j = 0; j < m; ++j) score_sum += ws.partial[j];
+    });
+    TileStatus st = solve_tile<M>(team, ws, params);
+    lanes::for_each(team, m, [&](int j) {
+      for (int i = 0; i < m; ++i) {
+        if (r0 + i < rows && c0 + j < cols) mask(r0 + i, c0 + j) = ws.mask.kept[i * ld + j];
+        if (fractional.data()) {
+          float s = static_cast<float>(ws.mask.kept[i * ld + j]);
+          if constexpr (M == Method::tsenor) s = ws.y[i * ld + j] < 1.0f ? ws.y[i * ld + j] : 1.0f;
+          fractional(t, i, j) = s;
+        }
+      }
+    });
+    lanes::single(team, [&]() {
+      st.score_sum = score_sum;
+      if (padded) st.flags |= tile_padded;
+      status(t) = st;
+    });
+  }
+};
+
+/// s += p, field by field.
+KOKKOS_INLINE_FUNCTION void add_to(Summary& s, const Summary& p) {
+  s.feasible_tiles += p.feasible_tiles;
+  s.converged_tiles += p.converged_tiles;
+  s.repaired_tiles += p.repaired_tiles;
+  s.padded_tiles += p.padded_tiles;
+  s.iterations += p.iterations;
+  s.max_tile_iterations = p.max_tile_iterations > s.max_tile_iterations ? p.max_tile_iterations : s.max_tile_iterations;
+  s.objective += p.objective;
+  s.total_score += p.total_score;
+}
+
+/// Totals of the tile statuses with the same bits on every backend: a fixed tree of
+/// sequential sums — chunks of 64 consecutive tiles, then chunks of 64 of those totals, and so
+/// on where the statuses are, the last ≤ 64 totals in order on the host.
+template <class ExecSpace>
+Summary summarize(const ExecSpace& exec, const Kokkos::View<TileStatus*, typename ExecSpace::memory_space>& status) {
+  using Memory = typename ExecSpace::memory_space;
+  using Range = Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>;
+  constexpr std::int64_t chunk = 64;
+  std::int64_t count = status.extent(0);
+  Kokkos::View<Summary*, Memory> level(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::summary"),
+                                       (count + chunk - 1) / chunk);
+  Kokkos::parallel_for(
+      "tsenor::summarize_tiles", Range(exec, 0, level.extent(0)), KOKKOS_LAMBDA(std::int64_t c) {
+        Summary p;
+        const std::int64_t end = (c + 1) * chunk < count ? (c + 1) * chunk : count;
+        for (std::int64_t t = c * chunk; t < end; ++t) {
+          const TileStatus st = status(t);
+          p.feasible_tiles += (st.flags & tile_invalid) ? 0 : 1;
+          p.converged_tiles += (st.flags & tile_converged) ? 1 : 0;
+          p.repaired_tiles += (st.flags & tile_repaired) ? 1 : 0;
+          p.padded_tiles += (st.flags & tile_padded) ? 1 : 0;
+          p.iterations += st.iterations;
+          p.max_tile_iterations = st.iterations > p.max_tile_iterations ? st.iterations : p.max_tile_iterations;
+          p.objective += st.objective;
+          p.total_score += st.score_sum;
+        }
+        level(c) = p;
+      });
+  count = level.extent(0);
+  while (count > chunk) {
+    const auto below = level;
+    const std::int64_t n_below = count;
+    level = Kokkos::View<Summary*, Memory>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::summary"),
+                                           (count + chunk - 1) / chunk);
+    const auto above = level;
+    Kokkos::parallel_for(
+        "tsenor::summarize_chunks", Range(exec, 0, above.extent(0)), KOKKOS_LAMBDA(std::int64_t c) {
+          Summary p;
+          const std::int64_t end = (c + 1) * chunk < n_below ? (c + 1) * chunk : n_below;
+          for (std::int64_t k = c * chunk; k < end; ++k) add_to(p, below(k));
+          above(c) = p;
+        });
+    count = above.extent(0);
+  }
+  const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), level);
+  Summary s;
+  for (std::int64_t c = 0; c < count; ++c) add_to(s, host(c));
+  return s;
+}
+
 }  // namespace detail
 
 /// Computes the transposable N:M mask of `scores` into `mask` (1 = kept): in every M×M tile,
@@ -97,21 +212,32 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
                       static_cast<int>(outputs.fractional.extent(1)) == m && static_cast<int>(outputs.fractional.extent(2)) == m),
                  "tsenor::compute_mask: fractional view must be tiles x M x M");
 
-  // Bad scores are a usage error: count them (an integer count is order-independent).
+  // Bad scores are a usage error: count them (an integer count is order-independent), a team
+  // per row so that consecutive threads read consecutive columns.
+  TSENOR_REQUIRE(rows <= 2147483647, "tsenor::compute_mask: " + std::to_string(rows) + " rows exceed one launch");
   std::int64_t bad = 0;
-  Kokkos::parallel_reduce(
-      "tsenor::check_scores",
-      Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>(exec, 0, rows * cols),  // > 2^32 entries too
-      KOKKOS_LAMBDA(std::int64_t k, std::int64_t & count) {
-        const double v = static_cast<double>(scores(k / cols, k % cols));
-        if (!(v >= 0.0 && v <= 1.7976931348623157e308)) ++count;
-      },
-      bad);
+  using CheckPolicy = Kokkos::TeamPolicy<ExecSpace>;
+  if (rows > 0)
+    Kokkos::parallel_reduce(
+        "tsenor::check_scores", CheckPolicy(exec, static_cast<int>(rows), Kokkos::AUTO),
+        KOKKOS_LAMBDA(const typename CheckPolicy::member_type& team, std::int64_t& count) {
+          const std::int64_t r = team.league_rank();
+          std::int64_t row_bad = 0;
+          Kokkos::parallel_reduce(
+              Kokkos::TeamThreadRange(team, cols),
+              [&](std::int64_t c, std::int64_t& b) {
+                const double v = static_cast<double>(scores(r, c));
+                if (!(v >= 0.0 && v <= 1.7976931348623157e308)) ++b;
+              },
+              row_bad);
+          Kokkos::single(Kokkos::PerTeam(team), [&]() { count += row_bad; });
+        },
+        bad);
   TSENOR_REQUIRE(bad == 0, "tsenor::compute_mask: " + std::to_string(bad) +
                                " scores are NaN, infinite or negative (scores must be finite and >= 0)");
 
   const Method method = options.method == Method::automatic ? Traits::default_method(n, m) : options.method;
-  const TileParams params = detail::resolve_params(options, method);
+  TileParams params = detail::resolve_params(options, method);
   Kokkos::View<TileStatus*, typename ExecSpace::memory_space> status =
       outputs.status.data() ? outputs.status
                             : Kokkos::View<TileStatus*, typename ExecSpace::memory_space>(
@@ -119,57 +245,40 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   const auto fractional = outputs.fractional;
 
   using Policy = Kokkos::TeamPolicy<ExecSpace>;
-  using Member = typename Policy::member_type;
-  const std::size_t tile_bytes = TileWorkspace<Real>::bytes(m);
-  const int per_team = Traits::tiles_per_team;
-  const int scratch_level = Traits::scratch_level;  // a copy: device code cannot odr-use the trait
-  const std::int64_t league = (tiles + per_team - 1) / per_team;
-  TSENOR_REQUIRE(league <= 2147483647, "tsenor::compute_mask: " + std::to_string(tiles) +
+  backends::LaunchShape shape = Traits::shape(method, m);
+  const int ld = m + shape.pad;
+  const std::size_t tile_bytes = TileWorkspace<Real>::bytes(m, ld, method);
+  shape = backends::fit_scratch(shape, tile_bytes, static_cast<std::size_t>(Policy::scratch_size_max(0)));
+  params.exact_tuning.select_by_rank = shape.select_by_rank;
+  params.exact_tuning.parallel_search = shape.parallel_search;
+  const int per_team = shape.tiles_per_team;
+  const int scratch_level = shape.scratch_level;
+  TSENOR_REQUIRE(tiles <= 2147483647, "tsenor::compute_mask: " + std::to_string(tiles) +
                                           " tiles exceed one launch; call it on row strips of the matrix");
   Kokkos::Profiling::pushRegion("tsenor::compute_mask");  // after every usage check: no throw below
-  if (league > 0) {
-    Policy policy(exec, static_cast<int>(league), Traits::team_size);
-    Kokkos::parallel_for(
-        "tsenor::solve_tiles",
-        policy.set_scratch_size(scratch_level, Kokkos::PerTeam(per_team * tile_bytes)),
-        KOKKOS_LAMBDA(const Member& team) {
-          char* team_scratch = static_cast<char*>(team.team_scratch(scratch_level).get_shmem(per_team * tile_bytes));
-          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, per_team), [&](int slot) {
-            const std::int64_t t = static_cast<std::int64_t>(team.league_rank()) * per_team + slot;
-            if (t >= tiles) return;
-            TileWorkspace<Real> ws(team_scratch + slot * tile_bytes, m, n);
-            const std::int64_t r0 = (t / tile_cols) * m, c0 = (t % tile_cols) * m;
-            bool padded = false;
-            double score_sum = 0.0;
-            for (int i = 0; i < m; ++i)
-              for (int j = 0; j < m; ++j) {
-                const bool inside = r0 + i < rows && c0 + j < cols;
-                padded |= !inside;
-                const Real v = inside ? static_cast<Real>(scores(r0 + i, c0 + j)) : Real(0);
-                ws.score[i * m + j] = v;
-                score_sum += static_cast<double>(v);
-              }
-            TileStatus st = solve_tile(ws, params);
-            st.score_sum = score_sum;
-            if (padded) st.flags |= tile_padded;
-            for (int i = 0; i < m; ++i)
-              for (int j = 0; j < m; ++j)
-                if (r0 + i < rows && c0 + j < cols) mask(r0 + i, c0 + j) = ws.mask.kept[i * m + j];
-            if (fractional.data()) {
-              for (int k = 0; k < m * m; ++k) {
-                const float s = params.method == Method::tsenor ? (ws.y[k] < 1.0f ? ws.y[k] : 1.0f)
-                                                                : static_cast<float>(ws.mask.kept[k]);
-                fractional(t, k / m, k % m) = s;
-              }
-            }
-            status(t) = st;
-          });
-        });
+  if (tiles > 0) {
+    auto launch = [&](auto resolved) {
+      constexpr Method M = decltype(resolved)::value;
+      using Bounded = Kokkos::TeamPolicy<ExecSpace, typename Traits::template launch_bounds<M>>;
+      // Fewer tiles per team when the bounds (registers) and the team memory do not allow
+      // the shape's team size.
+      for (int team = per_team;; --team) {
+        const detail::SolveTiles<M, typename Bounded::member_type, ScoreView, MaskView, Real> solve{
+            scores, mask, status, fractional, params, rows, cols, tile_cols, tiles, m, n, ld, team, scratch_level,
+            tile_bytes};
+        Bounded policy(exec, static_cast<int>((tiles + team - 1) / team), team, shape.lanes);
+        policy.set_scratch_size(scratch_level, Kokkos::PerTeam(team * tile_bytes));
+        if (team > 1 && policy.team_size_max(solve, Kokkos::ParallelForTag()) < team) continue;
+        Kokkos::parallel_for("tsenor::solve_tiles", policy, solve);
+        return;
+      }
+    };
+    if (method == Method::exact) launch(std::integral_constant<Method, Method::exact>{});
+    if (method == Method::tsenor) launch(std::integral_constant<Method, Method::tsenor>{});
+    if (method == Method::greedy) launch(std::integral_constant<Method, Method::greedy>{});
   }
 
-  // Totals in tile order on the host, so the summary has the same bits everywhere.
-  auto host_status = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), status);
-  Summary s;
+  Summary s = detail::summarize(exec, status);
   s.method = method;
   s.n = n;
   s.m = m;
@@ -178,17 +287,6 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   s.rows = rows;
   s.cols = cols;
   s.tiles = tiles;
-  for (std::int64_t t = 0; t < tiles; ++t) {
-    const TileStatus& st = host_status(t);
-    s.feasible_tiles += (st.flags & tile_invalid) ? 0 : 1;
-    s.converged_tiles += (st.flags & tile_converged) ? 1 : 0;
-    s.repaired_tiles += (st.flags & tile_repaired) ? 1 : 0;
-    s.padded_tiles += (st.flags & tile_padded) ? 1 : 0;
-    s.iterations += st.iterations;
-    s.max_tile_iterations = st.iterations > s.max_tile_iterations ? st.iterations : s.max_tile_iterations;
-    s.objective += st.objective;
-    s.total_score += st.score_sum;
-  }
   exec.fence();
   s.seconds = timer.seconds();
   Kokkos::Profiling::popRegion();

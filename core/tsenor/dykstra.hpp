@@ -57,12 +57,13 @@ KOKKOS_INLINE_FUNCTION double first_stage_tau(double tau) {
 
 /// Y = exp(τÂ + F + G), clamped to [0, y_max] with values below FLT_MIN flushed to 0.
 template <class Logit>
-KOKKOS_INLINE_FUNCTION void form_iterate(int m, const Logit& logit, double tau, const DykstraWorkspace& w, float* y) {
+KOKKOS_INLINE_FUNCTION void form_iterate(int m, int ld, const Logit& logit, double tau, const DykstraWorkspace& w,
+                                         float* y) {
   constexpr double y_max = 1.329227995784916e36;  // 2^120
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < m; ++j) {
       const double e = det_exp(tau * logit(i, j) + w.row_potential[i] + w.col_potential[j]);
-      y[i * m + j] = e < FLT_MIN ? 0.0f : static_cast<float>(e < y_max ? e : y_max);
+      y[i * ld + j] = e < FLT_MIN ? 0.0f : static_cast<float>(e < y_max ? e : y_max);
     }
   for (int k = 0; k < m; ++k) w.row_accumulated[k] = w.col_accumulated[k] = 1.0;
 }
@@ -77,12 +78,12 @@ KOKKOS_INLINE_FUNCTION void absorb_scalings(int m, const DykstraWorkspace& w) {
 
 }  // namespace detail
 
-/// Runs the iteration on one tile. `score` holds the m·m raw scores (row-major); on return
-/// `y` holds the unclipped Y (the greedy priority) — S = min(Y, 1) is the fractional
-/// solution.
+/// Runs the iteration on one tile. `score` holds the m·m raw scores (row-major, leading
+/// dimension ld, like y); on return `y` holds the unclipped Y (the greedy priority) —
+/// S = min(Y, 1) is the fractional solution.
 template <class Real>
-KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Real* score, float* y, const DykstraWorkspace& w,
-                                                         const DykstraParams& p) {
+KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Real* score, float* y, int ld,
+                                                         const DykstraWorkspace& w, const DykstraParams& p) {
   const int m = p.m;
   const float n = static_cast<float>(p.n);
   constexpr float y_max = 1.329228e36f;       // 2^120: far above 1, far below FLT_MAX
@@ -90,10 +91,11 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Real* score, floa
   constexpr double absorb_above = 1.152921504606847e18, absorb_below = 8.673617379884035e-19;  // 2^±60
   // Â = A / max(A) per tile; an all-zero tile gives Â = 0 (every mask is then optimal).
   double amax = 0.0;
-  for (int k = 0; k < m * m; ++k)
-    if (static_cast<double>(score[k]) > amax) amax = static_cast<double>(score[k]);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < m; ++j)
+      if (static_cast<double>(score[i * ld + j]) > amax) amax = static_cast<double>(score[i * ld + j]);
   // A division, not a product with 1/amax: that reciprocal overflows for subnormal maxima.
-  auto logit = [&](int i, int j) { return amax > 0.0 ? static_cast<double>(score[i * m + j]) / amax : 0.0; };
+  auto logit = [&](int i, int j) { return amax > 0.0 ? static_cast<double>(score[i * ld + j]) / amax : 0.0; };
 
   // Initial potentials at the first stage's τ: row log-maxima, then column log-maxima.
   double tau = detail::first_stage_tau(p.tau);
@@ -110,7 +112,7 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Real* score, floa
     }
     w.col_potential[j] = -c;
   }
-  detail::form_iterate(m, logit, tau, w, y);
+  detail::form_iterate(m, ld, logit, tau, w, y);
 
   DykstraOutcome out;
   const float tol = static_cast<float>(p.tolerance) * n;
@@ -122,7 +124,7 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Real* score, floa
     float err = 0.0f;
     bool absorb = false;
     for (int i = 0; i < m; ++i) {
-      const float* row = y + i * m;
+      const float* row = y + i * ld;
       const float s = detail::pairwise_sum<float>(m, [&](int j) { return row[j] < 1.0f ? row[j] : 1.0f; });
       const float a = s > 0.0f ? (n / s < scale_max ? n / s : scale_max) : 1.0f;
       w.row_scale[i] = a;
@@ -133,7 +135,7 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Real* score, floa
     }
     for (int j = 0; j < m; ++j) {
       const float s = detail::pairwise_sum<float>(m, [&](int i) {
-        const float v = y[i * m + j];
+        const float v = y[i * ld + j];
         return w.row_scale[i] * (v < 1.0f ? v : 1.0f);
       });
       const float b = s > 0.0f ? (n / s < scale_max ? n / s : scale_max) : 1.0f;
@@ -145,8 +147,8 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Real* score, floa
     }
     for (int i = 0; i < m; ++i)
       for (int j = 0; j < m; ++j) {
-        const float v = (y[i * m + j] * w.row_scale[i]) * w.col_scale[j];
-        y[i * m + j] = v < FLT_MIN ? 0.0f : (v > y_max ? y_max : v);
+        const float v = (y[i * ld + j] * w.row_scale[i]) * w.col_scale[j];
+        y[i * ld + j] = v < FLT_MIN ? 0.0f : (v > y_max ? y_max : v);
       }
     ++out.iterations;
     ++stage_iterations;
@@ -164,13 +166,13 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Real* score, floa
         w.col_potential[k] *= next / tau;
       }
       tau = next;
-      detail::form_iterate(m, logit, tau, w, y);
+      detail::form_iterate(m, ld, logit, tau, w, y);
       stage_iterations = 0;
       continue;
     }
     if (absorb) {
       detail::absorb_scalings(m, w);
-      detail::form_iterate(m, logit, tau, w, y);
+      detail::form_iterate(m, ld, logit, tau, w, y);
     }
   }
   return out;

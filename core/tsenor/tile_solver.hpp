@@ -1,6 +1,6 @@
 // Solving one tile from raw scores to its mask, for every method: the per-tile algorithm
 // written once and called by the batched launch in compute_mask.hpp (or by a user's own
-// team functor).
+// team functor), with the vector lanes of one team thread.
 #pragma once
 
 #include <Kokkos_Core.hpp>
@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "tsenor/dykstra.hpp"
+#include "tsenor/lanes.hpp"
 #include "tsenor/options.hpp"
 #include "tsenor/rounding/exact.hpp"
 #include "tsenor/rounding/greedy.hpp"
@@ -15,46 +16,57 @@
 
 namespace tsenor {
 
-/// Everything one tile needs, carved from one block of scratch memory.
+/// What one tile needs for one method, carved from one block of scratch memory. Tile arrays
+/// are row-major with leading dimension ld ≥ m; arrays the method does not use are null.
 template <class Real>
 struct TileWorkspace {
-  Real* score;            // m·m raw scores, row-major
-  float* y;               // m·m Dykstra iterate (tsenor)
-  std::int16_t* order;    // m·m entry ranking
+  Real* score = nullptr;           // m rows of ld raw scores
+  float* y = nullptr;              // m rows of ld: Dykstra iterate (tsenor)
+  std::int16_t* order = nullptr;   // m·m entry ranking (tsenor, greedy)
   rounding::TileMask mask;
-  DykstraWorkspace dykstra;
-  rounding::ExactWorkspace exact;
-  int* queue;             // 2m
-  int* parent;            // 2m
+  DykstraWorkspace dykstra{};      // (tsenor)
+  rounding::ExactWorkspace exact{};  // (exact)
+  int* queue = nullptr;            // 2m (tsenor, greedy)
+  int* parent = nullptr;           // 2m (tsenor, greedy)
+  double* partial = nullptr;       // m: per-column partial sums
 
-  /// Bytes needed for tile size m: the layout below, measured from address 0.
-  static KOKKOS_INLINE_FUNCTION std::size_t bytes(int m) { return TileWorkspace(nullptr, m, 1).used; }
+  /// Bytes needed: the layout below, measured from address 0.
+  static KOKKOS_INLINE_FUNCTION std::size_t bytes(int m, int ld, Method method) {
+    return TileWorkspace(nullptr, m, 1, ld, method).used;
+  }
 
-  /// Lays the arrays out in `base` (8-byte aligned, `bytes(m)` long).
-  KOKKOS_INLINE_FUNCTION TileWorkspace(char* base, int m, int n) : used(0) {
-    const std::size_t mm = static_cast<std::size_t>(m) * m;
-    score = take<Real>(base, mm);
-    y = take<float>(base, mm);
-    order = take<std::int16_t>(base, mm);
+  /// Lays the arrays out in `base` (8-byte aligned, `bytes(m, ld, method)` long).
+  KOKKOS_INLINE_FUNCTION TileWorkspace(char* base, int m, int n, int ld, Method method) : used(0) {
+    const std::size_t tile = static_cast<std::size_t>(m) * ld;
+    score = take<Real>(base, tile);
     mask.m = m;
     mask.n = n;
-    mask.kept = take<std::uint8_t>(base, mm);
+    mask.ld = ld;
+    mask.kept = take<std::uint8_t>(base, tile);
     mask.row_count = take<int>(base, m);
     mask.col_count = take<int>(base, m);
-    dykstra.row_scale = take<float>(base, m);
-    dykstra.col_scale = take<float>(base, m);
-    dykstra.row_potential = take<double>(base, m);
-    dykstra.col_potential = take<double>(base, m);
-    dykstra.row_accumulated = take<double>(base, m);
-    dykstra.col_accumulated = take<double>(base, m);
-    exact.potential = take<double>(base, 2 * m);
-    exact.dist = take<double>(base, 2 * m);
-    exact.key = take<double>(base, 2 * m + 2);
-    exact.state = take<int>(base, 2 * m);
-    exact.cursor = take<int>(base, 2 * m);
-    exact.next = take<int>(base, 2 * m);
+    partial = take<double>(base, m);
+    if (method == Method::exact) {
+      exact.potential = take<double>(base, 2 * m);
+      exact.dist = take<double>(base, 2 * m);
+      exact.key = take<double>(base, 2 * m);
+      exact.state = take<int>(base, 2 * m);
+      exact.cursor = take<int>(base, 2 * m);
+      exact.next = take<int>(base, 2 * m);
+      return;
+    }
+    order = take<std::int16_t>(base, static_cast<std::size_t>(m) * m);
     queue = take<int>(base, 2 * m);
     parent = take<int>(base, 2 * m);
+    if (method == Method::tsenor) {
+      y = take<float>(base, tile);
+      dykstra.row_scale = take<float>(base, m);
+      dykstra.col_scale = take<float>(base, m);
+      dykstra.row_potential = take<double>(base, m);
+      dykstra.col_potential = take<double>(base, m);
+      dykstra.row_accumulated = take<double>(base, m);
+      dykstra.col_accumulated = take<double>(base, m);
+    }
   }
 
  private:
@@ -75,29 +87,46 @@ struct TileParams {
   Method method = Method::exact;
   DykstraParams dykstra;
   int local_search_steps = 0;
+  rounding::ExactTuning exact_tuning;  ///< how the exact method uses the lanes (backends' choice)
 };
 
-/// Solves the tile whose scores are already in ws.score; leaves the mask in ws.mask.
-template <class Real>
-KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const TileWorkspace<Real>& ws, const TileParams& p) {
+/// Solves the tile whose scores are already in ws.score with method M (p.method, a template
+/// parameter so that each method's kernel holds only its own code); leaves the mask in
+/// ws.mask. The status is complete on the lane that runs `lanes::single` (the one that stores
+/// it).
+template <Method M, class Member, class Real>
+KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const Member& lanes, const TileWorkspace<Real>& ws, const TileParams& p) {
+  static_assert(M == Method::exact || M == Method::tsenor || M == Method::greedy, "a resolved method");
   TileStatus status;
   const rounding::TileMask& mask = ws.mask;
-  if (p.method == Method::exact) {
-    status.iterations = rounding::exact_solve_tile(mask, ws.score, ws.exact);
+  const int m = mask.m, ld = mask.ld;
+  if constexpr (M == Method::exact) {
+    status.iterations = rounding::exact_solve_tile(lanes, mask, ws.score, ws.exact, p.exact_tuning);
   } else {
-    if (p.method == Method::tsenor) {
-      const DykstraOutcome d = dykstra_solve_tile(ws.score, ws.y, ws.dykstra, p.dykstra);
-      status.iterations = d.iterations;
-      if (d.converged) status.flags |= tile_converged;
-      rounding::greedy_round(mask, ws.order, ws.y, ws.score);
-    } else {
-      rounding::greedy_round(mask, ws.order, ws.score, ws.score);
-    }
-    if (rounding::repair_deficit(mask, ws.score, ws.queue, ws.parent)) status.flags |= tile_repaired;
-    rounding::improve_row_swaps(mask, ws.score, p.local_search_steps);
+    lanes::single(lanes, [&]() {
+      if constexpr (M == Method::tsenor) {
+        const DykstraOutcome d = dykstra_solve_tile(ws.score, ws.y, ld, ws.dykstra, p.dykstra);
+        status.iterations = d.iterations;
+        if (d.converged) status.flags |= tile_converged;
+        rounding::greedy_round(mask, ws.order, ws.y, ws.score);
+      } else {
+        rounding::greedy_round(mask, ws.order, ws.score, ws.score);
+      }
+      if (rounding::repair_deficit(mask, ws.score, ws.queue, ws.parent)) status.flags |= tile_repaired;
+      rounding::improve_row_swaps(mask, ws.score, p.local_search_steps);
+    });
   }
-  if (!mask.regular()) status.flags |= tile_invalid;
-  status.objective = rounding::tile_objective(ws.score, mask);
+  // Σ A·kept in a fixed order: each column top to bottom, then the columns left to right.
+  lanes::for_each(lanes, m, [&](int j) {
+    double column = 0.0;
+    for (int i = 0; i < m; ++i)
+      if (mask.kept[i * ld + j]) column += static_cast<double>(ws.score[i * ld + j]);
+    ws.partial[j] = column;
+  });
+  lanes::single(lanes, [&]() {
+    for (int j = 0; j < m; ++j) status.objective += ws.partial[j];
+    if (!mask.regular()) status.flags |= tile_invalid;
+  });
   return status;
 }
 

@@ -1,38 +1,82 @@
 // Per-backend launch tuning and default method. No algorithm lives here: only how many
-// tiles a team solves, how many threads it has, and which scratch level holds the tiles.
+// lanes share a tile, how many tiles a team solves, how tile rows are padded, and how the
+// exact method spreads its (equivalent) steps over the lanes.
 #pragma once
 
 #include <Kokkos_Core.hpp>
+#include <cstddef>
 #include <type_traits>
 
 #include "tsenor/options.hpp"
 
 namespace tsenor::backends {
 
+/// How one launch maps tiles onto the hardware.
+struct LaunchShape {
+  int lanes = 1;                ///< vector lanes per tile (a power of two)
+  int tiles_per_team = 1;       ///< team threads, one tile each
+  int pad = 0;                  ///< tile rows hold m + pad entries (leading dimension)
+  bool select_by_rank = false;  ///< exact's dual start: rank counting (many lanes) or quickselect
+  bool parallel_search = false; ///< exact's path searches scan with all lanes
+  int scratch_level = 0;        ///< 0: fast team memory (preferred); 1: large, slower
+};
+
 /// Host backends (Serial, OpenMP, Threads): one thread per team, one tile per thread, the
 /// tile in the thread's scratch (it stays in L1/L2 for the whole solve).
 template <class ExecSpace, class Enable = void>
 struct LaunchTraits {
-  static constexpr int tiles_per_team = 1;
-  static constexpr int team_size = 1;
-  static constexpr int scratch_level = 0;
+  static LaunchShape shape(Method /*method*/, int /*m*/) { return LaunchShape{}; }
+  /// Kokkos::LaunchBounds of method M's kernel.
+  template <Method M>
+  using launch_bounds = Kokkos::LaunchBounds<>;
   /// Quality first: the exact method is optimal and, on CPUs, faster than the entropic
   /// solver for every pattern measured (README, "Choosing the default method").
   static Method default_method(int /*n*/, int /*m*/) { return Method::exact; }
 };
 
 #if defined(KOKKOS_ENABLE_CUDA) || defined(KOKKOS_ENABLE_HIP)
-/// GPUs: a warp-sized team of threads, each solving its own tile; tiles in team scratch
-/// (level 1 when they do not fit the shared memory).
+/// GPUs. The exact method: the lanes of a warp slice share a tile (one lane per row or
+/// column, a power of two ≥ m up to the warp), 128 threads a team, tiles in shared memory
+/// with rows padded by one entry so that lanes on different rows hit different banks. The
+/// other methods: one thread per tile, 32 tiles a team.
 template <class ExecSpace>
 struct LaunchTraits<ExecSpace, std::enable_if_t<!std::is_same<typename ExecSpace::memory_space, Kokkos::HostSpace>::value>> {
-  static constexpr int tiles_per_team = 32;
-  static constexpr int team_size = 32;
-  static constexpr int scratch_level = 1;
+  static LaunchShape shape(Method method, int m) {
+    LaunchShape s;
+    if (method != Method::exact) {
+      s.tiles_per_team = 32;
+      s.scratch_level = 1;
+      return s;
+    }
+    while (s.lanes < m && s.lanes < 32) s.lanes *= 2;
+    s.tiles_per_team = 128 / s.lanes;
+    s.pad = 1;
+    s.select_by_rank = true;
+    s.parallel_search = m >= 32;  // measured: one lane's scan is cheaper on smaller tiles
+    return s;
+  }
+  /// The exact kernel: 128 threads, 8 blocks an SM (≤ 64 registers a thread): it is bound by
+  /// instruction issue, and the occupancy this buys is worth the spills (measured on an H100:
+  /// 8192² at 8:16 in 13.4 ms against 17.4 ms unbounded).
+  template <Method M>
+  using launch_bounds = std::conditional_t<M == Method::exact, Kokkos::LaunchBounds<128, 8>, Kokkos::LaunchBounds<>>;
   /// The exact method here too: optimal, and faster than the tsenor method on an H100 for every
   /// pattern measured (perf/results/h100-first/README.md).
   static Method default_method(int /*n*/, int /*m*/) { return Method::exact; }
 };
 #endif
+
+/// Fits a shape that prefers level 0 to the team memory: as many of its tiles as fit in
+/// `level0_bytes` (at least one), else all of them in level 1.
+inline LaunchShape fit_scratch(LaunchShape s, std::size_t tile_bytes, std::size_t level0_bytes) {
+  if (s.scratch_level != 0) return s;
+  const std::size_t fit = level0_bytes / tile_bytes;
+  if (fit >= 1) {
+    s.tiles_per_team = fit < static_cast<std::size_t>(s.tiles_per_team) ? static_cast<int>(fit) : s.tiles_per_team;
+  } else {
+    s.scratch_level = 1;
+  }
+  return s;
+}
 
 }  // namespace tsenor::backends

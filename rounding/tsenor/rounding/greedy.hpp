@@ -10,8 +10,8 @@
 
 namespace tsenor::rounding {
 
-/// True when entry a comes before entry b: larger priority, then larger score, then the
-/// smaller row-major position.
+/// True when entry a comes before entry b (entries at offsets a, b of priority and score):
+/// larger priority, then larger score, then the smaller offset (the row-major position).
 template <class Key, class Real>
 KOKKOS_INLINE_FUNCTION bool precedes(const Key* priority, const Real* score, int a, int b) {
   if (priority[a] != priority[b]) return priority[a] > priority[b];
@@ -19,7 +19,8 @@ KOKKOS_INLINE_FUNCTION bool precedes(const Key* priority, const Real* score, int
   return a < b;
 }
 
-/// Heap sort of order[0, count) by `precedes` (in place, no allocation, O(count log count)).
+/// Heap sort of the offsets order[0, count) by `precedes` (in place, no allocation,
+/// O(count log count)).
 template <class Key, class Real>
 KOKKOS_INLINE_FUNCTION void sort_by_priority(std::int16_t* order, int count, const Key* priority,
                                              const Real* score) {
@@ -45,17 +46,19 @@ KOKKOS_INLINE_FUNCTION void sort_by_priority(std::int16_t* order, int count, con
   }
 }
 
-/// Clears the mask and keeps entries greedily in priority order. May leave a deficit.
+/// Clears the mask and keeps entries greedily in priority order (priority and score have the
+/// mask's leading dimension). May leave a deficit.
 template <class Key, class Real>
 KOKKOS_INLINE_FUNCTION void greedy_round(const TileMask& mask, std::int16_t* order,
                                          const Key* priority, const Real* score) {
-  const int m = mask.m, n = mask.n;
-  for (int k = 0; k < m * m; ++k) order[k] = static_cast<std::int16_t>(k);
+  const int m = mask.m, n = mask.n, ld = mask.ld;
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < m; ++j) order[i * m + j] = static_cast<std::int16_t>(i * ld + j);
   sort_by_priority(order, m * m, priority, score);
   mask.clear();
   int placed = 0;
   for (int k = 0; k < m * m && placed < n * m; ++k) {
-    const int i = order[k] / m, j = order[k] % m;
+    const int i = order[k] / ld, j = order[k] % ld;
     if (mask.row_count[i] < n && mask.col_count[j] < n) {
       mask.keep(i, j);
       ++placed;

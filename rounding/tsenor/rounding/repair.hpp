@@ -10,19 +10,19 @@
 namespace tsenor::rounding {
 
 /// For a deficient row i and column j, the kept (i2, j2) with (i, j2) and (i2, j) free that
-/// maximises A[i][j2] + A[i2][j] − A[i2][j2]; swapping it out adds one entry to row i and one
+/// maximises A[i][j2] + A[i2][j] − A[i2][j2] (score has the mask's leading dimension); swapping it out adds one entry to row i and one
 /// to column j. Returns false when no such swap exists.
 template <class Real>
 KOKKOS_INLINE_FUNCTION bool best_three_swap(const TileMask& mask, const Real* score, int i, int j) {
-  const int m = mask.m;
+  const int m = mask.m, ld = mask.ld;
   int best_i = -1, best_j = -1;
   double best_gain = 0.0;
   for (int i2 = 0; i2 < m; ++i2) {
     if (i2 == i || mask.at(i2, j)) continue;
     for (int j2 = 0; j2 < m; ++j2) {
       if (j2 == j || !mask.at(i2, j2) || mask.at(i, j2)) continue;
-      const double gain = static_cast<double>(score[i * m + j2]) + static_cast<double>(score[i2 * m + j]) -
-                          static_cast<double>(score[i2 * m + j2]);
+      const double gain = static_cast<double>(score[i * ld + j2]) + static_cast<double>(score[i2 * ld + j]) -
+                          static_cast<double>(score[i2 * ld + j2]);
       if (best_i < 0 || gain > best_gain) {
         best_gain = gain;
         best_i = i2;
@@ -114,7 +114,7 @@ KOKKOS_INLINE_FUNCTION bool repair_deficit(const TileMask& mask, const Real* sco
 /// costs O(m). Stops after `passes` passes or when a pass finds nothing. Keeps regularity.
 template <class Real>
 KOKKOS_INLINE_FUNCTION void improve_row_swaps(const TileMask& mask, const Real* score, int passes) {
-  const int m = mask.m;
+  const int m = mask.m, ld = mask.ld;
   for (int pass = 0; pass < passes; ++pass) {
     bool improved = false;
     for (int i = 0; i < m; ++i) {
@@ -125,7 +125,7 @@ KOKKOS_INLINE_FUNCTION void improve_row_swaps(const TileMask& mask, const Real* 
         for (int c = 0; c < m; ++c) {
           const bool ki = mask.at(i, c), ki2 = mask.at(i2, c);
           if (ki == ki2) continue;
-          const double d = static_cast<double>(score[i2 * m + c]) - static_cast<double>(score[i * m + c]);
+          const double d = static_cast<double>(score[i2 * ld + c]) - static_cast<double>(score[i * ld + c]);
           if (ki) {
             if (best_j < 0 || d > best_out) best_out = d, best_j = c;
           } else if (best_j2 < 0 || -d > best_in) {

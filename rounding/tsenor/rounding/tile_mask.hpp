@@ -7,26 +7,30 @@
 namespace tsenor::rounding {
 
 /// Views into scratch memory; every rounding step keeps kept/row_count/col_count consistent.
+/// A tile's arrays (its scores, this mask, its iterate) are row-major with leading dimension
+/// `ld` ≥ m: entry (i, j) is at i·ld + j. A GPU pads ld so that lanes walking different rows
+/// hit different shared-memory banks.
 struct TileMask {
   int m = 0;
   int n = 0;
-  std::uint8_t* kept = nullptr;  // m·m, row-major
+  int ld = 0;
+  std::uint8_t* kept = nullptr;  // m rows of ld bytes
   int* row_count = nullptr;      // m
   int* col_count = nullptr;      // m
 
-  KOKKOS_INLINE_FUNCTION bool at(int i, int j) const { return kept[i * m + j] != 0; }
+  KOKKOS_INLINE_FUNCTION bool at(int i, int j) const { return kept[i * ld + j] != 0; }
   KOKKOS_INLINE_FUNCTION void keep(int i, int j) const {
-    kept[i * m + j] = 1;
+    kept[i * ld + j] = 1;
     ++row_count[i];
     ++col_count[j];
   }
   KOKKOS_INLINE_FUNCTION void drop(int i, int j) const {
-    kept[i * m + j] = 0;
+    kept[i * ld + j] = 0;
     --row_count[i];
     --col_count[j];
   }
   KOKKOS_INLINE_FUNCTION void clear() const {
-    for (int k = 0; k < m * m; ++k) kept[k] = 0;
+    for (int k = 0; k < m * ld; ++k) kept[k] = 0;
     for (int k = 0; k < m; ++k) row_count[k] = col_count[k] = 0;
   }
   /// Total kept entries still missing for N-regularity (rows; columns miss as many).
@@ -42,13 +46,5 @@ struct TileMask {
   }
 };
 
-/// Σ A·kept over the tile in row-major order (a fixed order, so the same bits everywhere).
-template <class Real>
-KOKKOS_INLINE_FUNCTION double tile_objective(const Real* score, const TileMask& mask) {
-  double total = 0.0;
-  for (int k = 0; k < mask.m * mask.m; ++k)
-    if (mask.kept[k]) total += static_cast<double>(score[k]);
-  return total;
-}
 
 }  // namespace tsenor::rounding

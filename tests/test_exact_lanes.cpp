@@ -1,0 +1,91 @@
+// The exact method's two equivalent dual-start selections (quickselect on one lane, rank
+// counting on many) and tile padding must give the same tile masks bit for bit: GPUs use one
+// pair of choices, CPUs the other.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <random>
+#include <tsenor/tsenor.hpp>
+#include <vector>
+
+#include "support/generators.hpp"
+
+using namespace tsenor_test;
+
+TEST_CASE("rank-counting selection returns the same pair as quickselect") {
+  std::mt19937_64 rng(3);
+  for (int count : {2, 3, 4, 7, 8, 16, 31, 32, 64, 128}) {
+    for (int distinct : {1, 2, 3, 1000000}) {
+      std::uniform_int_distribution<int> d(0, distinct - 1);
+      std::vector<double> values(count);
+      for (double& v : values) v = 0.5 * d(rng) - 3.0;
+      for (int k = 1; k < count; ++k) {
+        CAPTURE(count);
+        CAPTURE(distinct);
+        CAPTURE(k);
+        std::vector<double> x(values), tmp(count);
+        double kth = 0.0, next = 0.0, kth_rank = 1.0, next_rank = 1.0;
+        tsenor::rounding::detail::kth_largest_pair(x.data(), tmp.data(), count, k, false, 0.0, kth, next);
+        tsenor::rounding::detail::kth_largest_pair_by_rank([&](int t) { return values[t]; }, count, k, kth_rank,
+                                                           next_rank);
+        CHECK(kth == kth_rank);
+        CHECK(next == next_rank);
+        std::vector<double> sorted(values);
+        std::sort(sorted.rbegin(), sorted.rend());
+        CHECK(kth == sorted[k - 1]);
+        CHECK(next == sorted[k]);
+      }
+    }
+  }
+}
+
+namespace {
+
+// The exact mask of one m×m tile (row-major in `scores`) with the given selection and
+// leading dimension, on the host.
+std::vector<std::uint8_t> exact_tile(const std::vector<float>& scores, int n, int m, bool by_rank, int pad) {
+  using Exec = Kokkos::DefaultHostExecutionSpace;
+  using Policy = Kokkos::TeamPolicy<Exec>;
+  const int ld = m + pad;
+  const std::size_t bytes = tsenor::TileWorkspace<float>::bytes(m, ld, tsenor::Method::exact);
+  std::vector<std::uint8_t> mask(static_cast<std::size_t>(m) * m);
+  Kokkos::parallel_for(
+      Policy(1, 1).set_scratch_size(0, Kokkos::PerTeam(bytes)), [&](const Policy::member_type& team) {
+        const tsenor::TileWorkspace<float> ws(static_cast<char*>(team.team_scratch(0).get_shmem(bytes)), m, n, ld,
+                                              tsenor::Method::exact);
+        for (int i = 0; i < m; ++i)
+          for (int j = 0; j < m; ++j) ws.score[i * ld + j] = scores[i * m + j];
+        tsenor::rounding::ExactTuning tuning;
+        tuning.select_by_rank = by_rank;
+        tuning.parallel_search = by_rank;
+        tsenor::rounding::exact_solve_tile(team, ws.mask, ws.score, ws.exact, tuning);
+        for (int i = 0; i < m; ++i)
+          for (int j = 0; j < m; ++j) mask[i * m + j] = ws.mask.kept[i * ld + j];
+      });
+  Kokkos::fence();
+  return mask;
+}
+
+}  // namespace
+
+TEST_CASE("exact tiles do not depend on the selection routine or the row padding") {
+  for (const auto& nm : std::vector<std::pair<int, int>>{{2, 4}, {3, 8}, {8, 16}, {5, 16}, {16, 32}, {20, 64}}) {
+    const int n = nm.first, m = nm.second;
+    for (const auto& family : all_families()) {
+      CAPTURE(n);
+      CAPTURE(m);
+      CAPTURE(family);
+      const int tiles = m <= 16 ? 8 : 2;
+      const auto a = make_scores(family, m, tiles * m, 40 + m);
+      for (int t = 0; t < tiles; ++t) {
+        std::vector<float> tile(static_cast<std::size_t>(m) * m);
+        for (int i = 0; i < m; ++i)
+          for (int j = 0; j < m; ++j) tile[i * m + j] = static_cast<float>(a[i * tiles * m + t * m + j]);
+        const auto reference = exact_tile(tile, n, m, false, 0);
+        CHECK(exact_tile(tile, n, m, true, 0) == reference);
+        CHECK(exact_tile(tile, n, m, true, 1) == reference);
+        CHECK(exact_tile(tile, n, m, false, 3) == reference);
+      }
+    }
+  }
+}
