@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <string>
 #include <fstream>
 #include <tsenor/tsenor.hpp>
 
@@ -15,13 +16,13 @@ using namespace tsenor_test;
 namespace {
 
 // Mask, fractional solution and per-tile status of one solve, as raw bytes.
-template <class Exec>
-std::vector<char> outputs_bytes(const Exec& exec, const std::vector<float>& scores, int rows, int cols,
+template <class Exec, class Real>
+std::vector<char> outputs_bytes(const Exec& exec, const std::vector<Real>& scores, int rows, int cols,
                                 const tsenor::Options& o) {
   using Memory = typename Exec::memory_space;
-  const int tiles = (rows / o.m) * (cols / o.m);
-  Kokkos::View<float**, Kokkos::LayoutRight, Memory> s("scores", rows, cols);
-  Kokkos::deep_copy(s, Kokkos::View<const float**, Kokkos::LayoutRight, Kokkos::HostSpace,
+  const int tiles = ((rows + o.m - 1) / o.m) * ((cols + o.m - 1) / o.m);
+  Kokkos::View<Real**, Kokkos::LayoutRight, Memory> s("scores", rows, cols);
+  Kokkos::deep_copy(s, Kokkos::View<const Real**, Kokkos::LayoutRight, Kokkos::HostSpace,
                                     Kokkos::MemoryTraits<Kokkos::Unmanaged>>(scores.data(), rows, cols));
   Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory> mask("mask", rows, cols);
   tsenor::MaskOutputs<Memory> out;
@@ -48,17 +49,27 @@ std::vector<char> outputs_bytes(const Exec& exec, const std::vector<float>& scor
 
 struct IdentityCase {
   int n, m;
-  const char* family;
+  std::string family;
   tsenor::Method method;
+  bool in_double;  // scores as double instead of float
+  bool ragged;     // a shape that is not a multiple of M, with zero padding
 };
 
 std::vector<IdentityCase> identity_cases() {
   std::vector<IdentityCase> cases;
   const std::pair<int, int> patterns[] = {{2, 4}, {4, 8}, {8, 16}, {16, 32}, {3, 8}, {5, 16}, {7, 8}};
-  for (auto method : {tsenor::Method::tsenor, tsenor::Method::exact, tsenor::Method::greedy})
+  for (auto method : {tsenor::Method::tsenor, tsenor::Method::exact, tsenor::Method::greedy}) {
     for (auto [n, m] : patterns)
-      for (const char* family : {"gaussian", "heavy_tailed", "ties", "wide_range", "constant"})
-        cases.push_back({n, m, family, method});
+      for (const std::string& family : all_families()) cases.push_back({n, m, family, method, false, false});
+    // Wide tiles (two columns a lane on GPUs), double scores, ragged shapes.
+    for (auto [n, m] : {std::pair<int, int>{20, 64}, {64, 128}})
+      for (const char* family : {"gaussian", "ties"}) cases.push_back({n, m, family, method, false, false});
+    for (auto [n, m] : {std::pair<int, int>{2, 4}, {8, 16}, {16, 32}})
+      for (const char* family : {"gaussian", "wide_range"}) {
+        cases.push_back({n, m, family, method, true, false});
+        cases.push_back({n, m, family, method, false, true});
+      }
+  }
   return cases;
 }
 
@@ -66,14 +77,16 @@ template <class Exec>
 std::vector<char> all_outputs(const Exec& exec) {
   std::vector<char> all;
   for (const IdentityCase& c : identity_cases()) {
-    const int rows = 2 * c.m, cols = 4 * c.m;
+    const int rows = 2 * c.m + (c.ragged ? 3 : 0), cols = 4 * c.m - (c.ragged ? 1 : 0);
     const auto a = make_scores(c.family, rows, cols, 1234 + c.m);
     tsenor::Options o;
     o.n = c.n;
     o.m = c.m;
     o.method = c.method;
     o.max_iterations = 200;
-    const auto bytes = outputs_bytes(exec, std::vector<float>(a.begin(), a.end()), rows, cols, o);
+    o.zero_pad = c.ragged;
+    const auto bytes = c.in_double ? outputs_bytes(exec, a, rows, cols, o)
+                                   : outputs_bytes(exec, std::vector<float>(a.begin(), a.end()), rows, cols, o);
     all.insert(all.end(), bytes.begin(), bytes.end());
   }
   return all;
