@@ -224,6 +224,7 @@ class Report(ToolTestCase):
                 self.assertEqual((r["method"], r["dtype"], r["scores"]), (method, "float64", "magnitude"))
                 self.assertAlmostEqual(r["objective"], float((scores * mask).sum()), delta=1e-9 * scores.sum())
                 self.assertAlmostEqual(r["total_score"], float(scores.sum()), delta=1e-9 * scores.sum())
+                self.assertGreater(r["device_bytes"], 0)  # the tile statuses at least
 
 
 class ExtremeScores(ToolTestCase):
@@ -404,6 +405,8 @@ class BadInput(ToolTestCase):
             (["--nm", "2:4:8"], "'4:8'"),
             (["--method", "best"], "unknown method"),
             (["--backend", "cuda"], "--backend"),
+            (["--device-memory", "0"], "--device-memory"),
+            (["--device-memory", "lots"], "--device-memory"),
             (["--bogus"], "unknown option '--bogus'"),
         ]
         for args, expect in cases:

@@ -108,3 +108,38 @@ TEST_CASE("zero padding crops border tiles and keeps at most N per row and colum
       if (r < 20 && q < 3) CHECK(kept == n);
     }
 }
+
+TEST_CASE("host data through a small device memory bound: chunks of tile rows, the same mask") {
+  const int rows = 8 * 16 + 5, cols = 96;  // 9 tile rows, the last one ragged
+  const auto a = make_scores("heavy_tailed", rows, cols, 77);
+  for (auto method : {tsenor::Method::exact, tsenor::Method::tsenor}) {
+    CAPTURE(tsenor::method_name(method));
+    tsenor::Options o;
+    o.n = 8;
+    o.m = 16;
+    o.method = method;
+    o.zero_pad = true;
+    tsenor::Summary whole, chunked;
+    const auto reference = solve<float>(a, rows, cols, o, &whole);
+    // One tile row needs 16·96·5 bytes of scores and mask plus statuses: 3 fit in 32 KiB.
+    o.device_memory = 32 * 1024;
+    const auto mask = solve<float>(a, rows, cols, o, &chunked);
+    CHECK(mask == reference);
+    CHECK(chunked.tiles == whole.tiles);
+    CHECK(chunked.feasible_tiles == whole.feasible_tiles);
+    CHECK(chunked.padded_tiles == 6);
+    CHECK(chunked.objective == doctest::Approx(whole.objective).epsilon(1e-12));
+    CHECK(chunked.device_bytes > 0);
+    with_backend([&](auto exec) {
+      using Exec = decltype(exec);
+      if (Kokkos::SpaceAccessibility<Exec, Kokkos::HostSpace>::accessible) return;
+      CHECK(chunked.device_bytes <= o.device_memory);
+      // Less than one tile row: a clear error, not a crash.
+      o.device_memory = 1000;
+      std::vector<float> scores(a.begin(), a.end());
+      std::vector<std::uint8_t> out(a.size());
+      CHECK_THROWS_WITH_AS(tsenor::compute_mask(exec, scores.data(), rows, cols, cols, 1, out.data(), o),
+                           doctest::Contains("less than one row of tiles"), tsenor::Error);
+    });
+  }
+}

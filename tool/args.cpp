@@ -31,7 +31,7 @@ double parse_real(const std::string& option, const std::string& text) {
 
 bool takes_value(const std::string& opt) {
   for (const char* o : {"--nm", "--mask", "--input", "--output", "--report", "--method", "--tau", "--iterations",
-                        "--tolerance", "--local-search-steps", "--backend", "--threads"})
+                        "--tolerance", "--local-search-steps", "--backend", "--threads", "--device-memory"})
     if (opt == o) return true;
   return false;
 }
@@ -135,6 +135,8 @@ Args parse_args(const std::vector<std::string>& argv) {
         usage_error("--backend: '" + a.backend + "' is not one of auto, serial, openmp, cuda, hip");
     } else if (mask && opt == "--threads") {
       a.threads = static_cast<int>(parse_integer(opt, value(), 1, 4096));
+    } else if (mask && opt == "--device-memory") {
+      a.options.device_memory = static_cast<std::size_t>(parse_integer(opt, value(), 1, 1 << 30)) << 20;
     } else {
       usage_error("unknown option '" + opt + "' for 'tsenor " + cmd + "'");
     }
@@ -186,6 +188,9 @@ Execution
   --backend NAME      auto (default: Kokkos' default execution space, the GPU in a GPU
                       build), serial, openmp, cuda or hip (what this build of Kokkos enables)
   --threads T         threads for the openmp backend (default: Kokkos' default)
+  --device-memory MB  GPU backends: bound on the GPU memory used (default 1024); a larger
+                      matrix goes through in chunks of whole tile rows, with the same mask.
+                      The report's device_bytes says what was used.
 
 Every tile of the output is exactly N-regular; results are bit-identical across backends and
 thread counts. Exit status: 0 on success, 2 on a usage or input error, 3 if a tile came out

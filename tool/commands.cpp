@@ -82,15 +82,20 @@ void accumulate(Summary& total, const Summary& part) {
   total.objective += part.objective;
   total.total_score += part.total_score;
   total.seconds += part.seconds;
+  total.device_bytes = part.device_bytes > total.device_bytes ? part.device_bytes : total.device_bytes;
 }
 
-// Solves strips of whole tile rows, one call each, to show progress on a terminal. Tiles are
-// independent, so the mask does not depend on the strip height.
+// Solves strips of whole tile rows, one call each, to show progress on a terminal: 4M entries
+// on the host, on a GPU as many as fit in the device memory bound (one chunk of the library's
+// host-data call). Tiles are independent, so the mask does not depend on the strip height.
 template <class Exec, class Real>
 Summary solve_in_strips(const Exec& exec, const Real* scores, std::size_t rows, std::size_t cols, std::uint8_t* mask,
                         const Options& options, bool progress) {
   const std::size_t m = static_cast<std::size_t>(options.m);
-  const std::size_t target_rows = cols > 0 ? (std::size_t(1) << 22) / cols : rows;
+  const bool on_host = Kokkos::SpaceAccessibility<Exec, Kokkos::HostSpace>::accessible;
+  const std::size_t device_memory = options.device_memory > 0 ? options.device_memory : std::size_t(1) << 30;
+  const std::size_t strip_entries = on_host ? std::size_t(1) << 22 : device_memory / (sizeof(Real) + 2);
+  const std::size_t target_rows = cols > 0 ? strip_entries / cols : rows;
   const std::size_t strip = target_rows < m ? m : target_rows / m * m;
   Summary total;
   total.n = options.n;
@@ -186,6 +191,7 @@ std::string report_json(const Args& args, const Summary& s, const std::string& d
     << "  \"kept_score_fraction\": " << json_number(kept_share) << ",\n"
     << "  \"seconds_read\": " << read_s << ",\n  \"seconds_solve\": " << s.seconds << ",\n"
     << "  \"seconds_write\": " << write_s << ",\n"
+    << "  \"device_bytes\": " << s.device_bytes << ",\n"
     << "  \"tiles_per_second\": " << (s.seconds > 0 ? s.tiles / s.seconds : 0.0) << "\n}\n";
   return j.str();
 }
@@ -251,6 +257,8 @@ int run_mask(const Args& args) {
                 s.total_score > 0 ? 100.0 * s.objective / s.total_score : 0.0);
     std::printf("  time      %.3f s solve (%.0f tiles/s), %.3f s read, %.3f s write\n", s.seconds,
                 s.seconds > 0 ? s.tiles / s.seconds : 0.0, read_s, write_s);
+    if (backend == "cuda" || backend == "hip")
+      std::printf("  memory    %.1f MiB on the device at most\n", s.device_bytes / 1048576.0);
     if (!args.output.empty()) std::printf("  mask      %s\n", args.output.c_str());
     if (!args.report.empty()) std::printf("  report    %s\n", args.report.c_str());
   }

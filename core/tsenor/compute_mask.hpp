@@ -3,7 +3,9 @@
 #pragma once
 
 #include <Kokkos_Core.hpp>
+#include <algorithm>
 #include <cmath>
+#include <utility>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -279,6 +281,8 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   }
 
   Summary s = detail::summarize(exec, status);
+  s.device_bytes = (outputs.status.data() ? 0 : status.span() * sizeof(TileStatus)) +
+                   static_cast<std::size_t>((tiles + 63) / 64) * sizeof(Summary);
   s.method = method;
   s.n = n;
   s.m = m;
@@ -295,8 +299,9 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
 
 /// The same on host memory: `scores` is a rows×cols matrix with element (r, c) at
 /// scores[r·row_stride + c·col_stride] (strides in elements: C order is (cols, 1), Fortran
-/// order (1, rows)); `mask` receives rows×cols bytes in C order. Data is copied to the
-/// execution space's memory when it cannot read host memory.
+/// order (1, rows)); `mask` receives rows×cols bytes in C order. When the execution space
+/// cannot read host memory, the matrix goes to it in chunks of whole tile rows that fit in
+/// options.device_memory bytes (one allocation reused), with the same masks.
 template <class ExecSpace, class Real>
 Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t rows, std::int64_t cols,
                      std::int64_t row_stride, std::int64_t col_stride, std::uint8_t* mask, const Options& options) {
@@ -310,13 +315,56 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
   if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
     return compute_mask(exec, host_scores, host_mask, options);
   } else {
-    Kokkos::View<Real**, Kokkos::LayoutRight, Kokkos::HostSpace> contiguous("tsenor::scores_host", rows, cols);
-    Kokkos::deep_copy(contiguous, host_scores);
-    auto device_scores = Kokkos::create_mirror_view_and_copy(Memory(), contiguous);
-    Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory> device_mask("tsenor::mask", rows, cols);
-    const Summary s = compute_mask(exec, device_scores, device_mask, options);
-    Kokkos::deep_copy(host_mask, device_mask);
-    return s;
+    if (rows == 0 || cols == 0)
+      return compute_mask(exec, Kokkos::View<Real**, Kokkos::LayoutRight, Memory>("tsenor::scores", rows, cols),
+                          Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory>("tsenor::mask", rows, cols),
+                          options);
+    Kokkos::Timer timer;
+    detail::validate(options, rows, cols);
+    const int m = options.m;
+    const std::size_t budget = options.device_memory > 0 ? options.device_memory : std::size_t(1) << 30;
+    const std::int64_t tile_cols = (cols + m - 1) / m;
+    // A tile row on the device: scores, mask, statuses and its share of the totals.
+    const std::size_t row_bytes = static_cast<std::size_t>(m) * cols * (sizeof(Real) + 1) +
+                                  static_cast<std::size_t>(tile_cols) * (sizeof(TileStatus) + sizeof(Summary));
+    TSENOR_REQUIRE(row_bytes <= budget, "tsenor::compute_mask: device_memory = " + std::to_string(budget) +
+                                            " bytes is less than one row of tiles needs (" +
+                                            std::to_string(row_bytes) + ")");
+    const std::int64_t tile_rows = (rows + m - 1) / m;
+    const std::int64_t chunk_tile_rows = std::min<std::int64_t>(tile_rows, budget / row_bytes);
+    const std::int64_t chunk_rows = std::min<std::int64_t>(rows, chunk_tile_rows * m);
+    Kokkos::View<Real**, Kokkos::LayoutRight, Kokkos::HostSpace> staging(
+        Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scores_host"), chunk_rows, cols);
+    Kokkos::View<Real**, Kokkos::LayoutRight, Memory> device_scores(
+        Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scores"), chunk_rows, cols);
+    Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory> device_mask(
+        Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::mask"), chunk_rows, cols);
+    Summary total;
+    for (std::int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
+      const std::int64_t h = std::min<std::int64_t>(chunk_rows, rows - r0);
+      const std::pair<std::int64_t, std::int64_t> rows_here(r0, r0 + h), first(0, h);
+      auto stage = Kokkos::subview(staging, first, Kokkos::ALL());
+      Kokkos::deep_copy(stage, Kokkos::subview(host_scores, rows_here, Kokkos::ALL()));
+      auto s = Kokkos::subview(device_scores, first, Kokkos::ALL());
+      auto k = Kokkos::subview(device_mask, first, Kokkos::ALL());
+      Kokkos::deep_copy(exec, s, stage);
+      const Summary part = compute_mask(exec, s, k, options);
+      Kokkos::deep_copy(exec, Kokkos::subview(host_mask, rows_here, Kokkos::ALL()), k);
+      exec.fence();
+      detail::add_to(total, part);
+      total.tiles += part.tiles;
+      total.method = part.method;
+      total.tau = part.tau;
+      total.max_iterations = part.max_iterations;
+      total.device_bytes = std::max(total.device_bytes, part.device_bytes);
+    }
+    total.n = options.n;
+    total.m = m;
+    total.rows = rows;
+    total.cols = cols;
+    total.device_bytes += (device_scores.span() * sizeof(Real) + device_mask.span());
+    total.seconds = timer.seconds();
+    return total;
   }
 }
 

@@ -1,6 +1,7 @@
 // Options, per-tile status and the run summary of a transposable N:M mask computation.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -64,6 +65,12 @@ struct Options {
   /// the mask is cropped. A cropped border tile keeps at most N per row and column (the
   /// kept entries that fell into the padding are dropped), so it is not N-regular.
   bool zero_pad = false;
+
+  /// Bound, in bytes, on the execution-space memory that the host-pointer overload of
+  /// compute_mask allocates when the execution space cannot read host memory (GPUs): the
+  /// matrix then goes through in chunks of whole tile rows, with the same masks and tile
+  /// results (totals are summed chunk by chunk). 0 selects 1 GiB.
+  std::size_t device_memory = 0;
 };
 
 /// Chosen τ and iteration cap when the options leave them at 0 (see README, "Defaults").
@@ -111,6 +118,10 @@ struct Summary {
   double objective = 0.0;              ///< Σ over tiles of the tile objective
   double total_score = 0.0;            ///< Σ of all scores (kept + pruned)
   double seconds = 0.0;                ///< wall time of the call
+  /// Execution-space memory the call allocated at its peak (scores and mask chunks when the
+  /// data came from the host to a GPU, tile statuses, totals); Kokkos' own scratch pools for
+  /// level-1 team memory are not counted.
+  std::size_t device_bytes = 0;
 };
 
 }  // namespace tsenor
