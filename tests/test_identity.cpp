@@ -62,10 +62,10 @@ std::vector<IdentityCase> identity_cases() {
     for (auto [n, m] : patterns)
       for (const std::string& family : all_families()) cases.push_back({n, m, family, method, false, false});
     // Wide tiles (two columns a lane on GPUs), double scores, ragged shapes.
-    for (auto [n, m] : {std::pair<int, int>{20, 64}, {64, 128}})
-      for (const char* family : {"gaussian", "ties"}) cases.push_back({n, m, family, method, false, false});
-    for (auto [n, m] : {std::pair<int, int>{2, 4}, {8, 16}, {16, 32}})
-      for (const char* family : {"gaussian", "wide_range"}) {
+    for (auto [n, m] : std::vector<std::pair<int, int>>{{20, 64}, {64, 128}})
+      for (const std::string family : {"gaussian", "ties"}) cases.push_back({n, m, family, method, false, false});
+    for (auto [n, m] : std::vector<std::pair<int, int>>{{2, 4}, {8, 16}, {16, 32}})
+      for (const std::string family : {"gaussian", "wide_range"}) {
         cases.push_back({n, m, family, method, true, false});
         cases.push_back({n, m, family, method, false, true});
       }

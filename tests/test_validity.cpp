@@ -130,6 +130,13 @@ TEST_CASE("host data through a small device memory bound: chunks of tile rows, t
     CHECK(chunked.padded_tiles == 6);
     CHECK(chunked.objective == doctest::Approx(whole.objective).epsilon(1e-12));
     CHECK(chunked.device_bytes > 0);
+    // The same scores in Fortran order (strided, through the staging chunk).
+    std::vector<float> fortran(a.size());
+    for (int r = 0; r < rows; ++r)
+      for (int c = 0; c < cols; ++c) fortran[static_cast<std::size_t>(c) * rows + r] = static_cast<float>(a[r * cols + c]);
+    std::vector<std::uint8_t> strided(a.size());
+    with_backend([&](auto exec) { tsenor::compute_mask(exec, fortran.data(), rows, cols, 1, rows, strided.data(), o); });
+    CHECK(strided == reference);
     with_backend([&](auto exec) {
       using Exec = decltype(exec);
       if (Kokkos::SpaceAccessibility<Exec, Kokkos::HostSpace>::accessible) return;

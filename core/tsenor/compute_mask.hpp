@@ -333,8 +333,13 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
     const std::int64_t tile_rows = (rows + m - 1) / m;
     const std::int64_t chunk_tile_rows = std::min<std::int64_t>(tile_rows, budget / row_bytes);
     const std::int64_t chunk_rows = std::min<std::int64_t>(rows, chunk_tile_rows * m);
+    // C-order scores are copied as they are; other strides through a C-order staging chunk.
+    const bool contiguous = col_stride == 1 && row_stride == cols;
+    Kokkos::View<const Real**, Kokkos::LayoutRight, Kokkos::HostSpace, Unmanaged> host_rows(
+        contiguous ? scores : nullptr, contiguous ? rows : 0, contiguous ? cols : 0);
     Kokkos::View<Real**, Kokkos::LayoutRight, Kokkos::HostSpace> staging(
-        Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scores_host"), chunk_rows, cols);
+        Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scores_host"), contiguous ? 0 : chunk_rows,
+        contiguous ? 0 : cols);
     Kokkos::View<Real**, Kokkos::LayoutRight, Memory> device_scores(
         Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scores"), chunk_rows, cols);
     Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory> device_mask(
@@ -343,11 +348,15 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
     for (std::int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
       const std::int64_t h = std::min<std::int64_t>(chunk_rows, rows - r0);
       const std::pair<std::int64_t, std::int64_t> rows_here(r0, r0 + h), first(0, h);
-      auto stage = Kokkos::subview(staging, first, Kokkos::ALL());
-      Kokkos::deep_copy(stage, Kokkos::subview(host_scores, rows_here, Kokkos::ALL()));
       auto s = Kokkos::subview(device_scores, first, Kokkos::ALL());
       auto k = Kokkos::subview(device_mask, first, Kokkos::ALL());
-      Kokkos::deep_copy(exec, s, stage);
+      if (contiguous) {  // straight from the caller's memory
+        Kokkos::deep_copy(exec, s, Kokkos::subview(host_rows, rows_here, Kokkos::ALL()));
+      } else {
+        auto stage = Kokkos::subview(staging, first, Kokkos::ALL());
+        Kokkos::deep_copy(stage, Kokkos::subview(host_scores, rows_here, Kokkos::ALL()));
+        Kokkos::deep_copy(exec, s, stage);
+      }
       const Summary part = compute_mask(exec, s, k, options);
       Kokkos::deep_copy(exec, Kokkos::subview(host_mask, rows_here, Kokkos::ALL()), k);
       exec.fence();

@@ -20,6 +20,7 @@
 #include <cfloat>
 
 #include "tsenor/det_math.hpp"
+#include "tsenor/lanes.hpp"
 
 namespace tsenor {
 
@@ -36,10 +37,14 @@ struct DykstraOutcome {
   bool converged = false;
 };
 
-/// Scratch of dykstra_solve_tile beyond the m·m iterate: m floats ×2, m doubles ×4.
+/// Scratch of dykstra_solve_tile beyond the m·m iterate: m floats ×4, m ints ×2, m doubles ×4.
 struct DykstraWorkspace {
   float* row_scale;
   float* col_scale;
+  float* row_error;  ///< |row sum − N| of the last iteration
+  float* col_error;
+  int* row_absorb;   ///< the row's accumulated scaling left [2^-60, 2^60]
+  int* col_absorb;
   double* row_potential;
   double* col_potential;
   double* row_accumulated;
@@ -56,33 +61,36 @@ KOKKOS_INLINE_FUNCTION double first_stage_tau(double tau) {
 }
 
 /// Y = exp(τÂ + F + G), clamped to [0, y_max] with values below FLT_MIN flushed to 0.
-template <class Logit>
-KOKKOS_INLINE_FUNCTION void form_iterate(int m, int ld, const Logit& logit, double tau, const DykstraWorkspace& w,
-                                         float* y) {
+template <class Member, class Logit>
+KOKKOS_INLINE_FUNCTION void form_iterate(const Member& lanes, int m, int ld, const Logit& logit, double tau,
+                                         const DykstraWorkspace& w, float* y) {
   constexpr double y_max = 1.329227995784916e36;  // 2^120
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < m; ++j) {
+  lanes::for_each(lanes, m, [&](int j) {
+    for (int i = 0; i < m; ++i) {
       const double e = det_exp(tau * logit(i, j) + w.row_potential[i] + w.col_potential[j]);
       y[i * ld + j] = e < FLT_MIN ? 0.0f : static_cast<float>(e < y_max ? e : y_max);
     }
-  for (int k = 0; k < m; ++k) w.row_accumulated[k] = w.col_accumulated[k] = 1.0;
+    w.row_accumulated[j] = w.col_accumulated[j] = 1.0;
+  });
 }
 
 /// Folds the accumulated scalings into the potentials.
-KOKKOS_INLINE_FUNCTION void absorb_scalings(int m, const DykstraWorkspace& w) {
-  for (int k = 0; k < m; ++k) {
+template <class Member>
+KOKKOS_INLINE_FUNCTION void absorb_scalings(const Member& lanes, int m, const DykstraWorkspace& w) {
+  lanes::for_each(lanes, m, [&](int k) {
     w.row_potential[k] += det_log(w.row_accumulated[k]);
     w.col_potential[k] += det_log(w.col_accumulated[k]);
-  }
+  });
 }
 
 }  // namespace detail
 
-/// Runs the iteration on one tile. `score` holds the m·m raw scores (row-major, leading
-/// dimension ld, like y); on return `y` holds the unclipped Y (the greedy priority) —
-/// S = min(Y, 1) is the fractional solution.
-template <class Real>
-KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Real* score, float* y, int ld,
+/// Runs the iteration on one tile with the lanes of `lanes` (a row or a column each; every
+/// sum is the same pairwise tree on every backend). `score` holds the m·m raw scores
+/// (row-major, leading dimension ld, like y); on return `y` holds the unclipped Y (the greedy
+/// priority) — S = min(Y, 1) is the fractional solution.
+template <class Member, class Real>
+KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Member& lanes, const Real* score, float* y, int ld,
                                                          const DykstraWorkspace& w, const DykstraParams& p) {
   const int m = p.m;
   const float n = static_cast<float>(p.n);
@@ -90,66 +98,69 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Real* score, floa
   constexpr float scale_max = 1.2676506e30f;  // 2^100
   constexpr double absorb_above = 1.152921504606847e18, absorb_below = 8.673617379884035e-19;  // 2^±60
   // Â = A / max(A) per tile; an all-zero tile gives Â = 0 (every mask is then optimal).
-  double amax = 0.0;
-  for (int i = 0; i < m; ++i)
+  const double amax = lanes::max(lanes, m, [&](int i) {
+    double r = 0.0;
     for (int j = 0; j < m; ++j)
-      if (static_cast<double>(score[i * ld + j]) > amax) amax = static_cast<double>(score[i * ld + j]);
+      if (static_cast<double>(score[i * ld + j]) > r) r = static_cast<double>(score[i * ld + j]);
+    return r;
+  });
   // A division, not a product with 1/amax: that reciprocal overflows for subnormal maxima.
   auto logit = [&](int i, int j) { return amax > 0.0 ? static_cast<double>(score[i * ld + j]) / amax : 0.0; };
 
   // Initial potentials at the first stage's τ: row log-maxima, then column log-maxima.
   double tau = detail::first_stage_tau(p.tau);
-  for (int i = 0; i < m; ++i) {
+  lanes::for_each(lanes, m, [&](int i) {
     double r = logit(i, 0);
     for (int j = 1; j < m; ++j) r = logit(i, j) > r ? logit(i, j) : r;
     w.row_potential[i] = -tau * r;
-  }
-  for (int j = 0; j < m; ++j) {
+  });
+  lanes::for_each(lanes, m, [&](int j) {
     double c = tau * logit(0, j) + w.row_potential[0];
     for (int i = 1; i < m; ++i) {
       const double v = tau * logit(i, j) + w.row_potential[i];
       c = v > c ? v : c;
     }
     w.col_potential[j] = -c;
-  }
-  detail::form_iterate(m, ld, logit, tau, w, y);
+  });
+  detail::form_iterate(lanes, m, ld, logit, tau, w, y);
 
   DykstraOutcome out;
   const float tol = static_cast<float>(p.tolerance) * n;
   // Intermediate stages only need rough potentials: a looser tolerance and a share of the cap.
   const int stage_cap = p.max_iterations / 8 > 10 ? p.max_iterations / 8 : 10;
   int stage_iterations = 0;
+  auto scaling = [&](float s) { return s > 0.0f ? (n / s < scale_max ? n / s : scale_max) : 1.0f; };
   while (out.iterations < p.max_iterations) {
     const bool last_stage = !(tau < p.tau);
-    float err = 0.0f;
-    bool absorb = false;
-    for (int i = 0; i < m; ++i) {
+    lanes::for_each(lanes, m, [&](int i) {
       const float* row = y + i * ld;
       const float s = detail::pairwise_sum<float>(m, [&](int j) { return row[j] < 1.0f ? row[j] : 1.0f; });
-      const float a = s > 0.0f ? (n / s < scale_max ? n / s : scale_max) : 1.0f;
+      const float a = scaling(s);
       w.row_scale[i] = a;
       w.row_accumulated[i] *= static_cast<double>(a);
-      absorb |= !(w.row_accumulated[i] < absorb_above && w.row_accumulated[i] > absorb_below);
-      const float e = s > n ? s - n : n - s;
-      err = e > err ? e : err;
-    }
-    for (int j = 0; j < m; ++j) {
+      w.row_absorb[i] = !(w.row_accumulated[i] < absorb_above && w.row_accumulated[i] > absorb_below);
+      w.row_error[i] = s > n ? s - n : n - s;
+    });
+    lanes::for_each(lanes, m, [&](int j) {
       const float s = detail::pairwise_sum<float>(m, [&](int i) {
         const float v = y[i * ld + j];
         return w.row_scale[i] * (v < 1.0f ? v : 1.0f);
       });
-      const float b = s > 0.0f ? (n / s < scale_max ? n / s : scale_max) : 1.0f;
+      const float b = scaling(s);
       w.col_scale[j] = b;
       w.col_accumulated[j] *= static_cast<double>(b);
-      absorb |= !(w.col_accumulated[j] < absorb_above && w.col_accumulated[j] > absorb_below);
-      const float e = s > n ? s - n : n - s;
-      err = e > err ? e : err;
-    }
-    for (int i = 0; i < m; ++i)
-      for (int j = 0; j < m; ++j) {
-        const float v = (y[i * ld + j] * w.row_scale[i]) * w.col_scale[j];
+      w.col_absorb[j] = !(w.col_accumulated[j] < absorb_above && w.col_accumulated[j] > absorb_below);
+      w.col_error[j] = s > n ? s - n : n - s;
+      for (int i = 0; i < m; ++i) {
+        const float v = (y[i * ld + j] * w.row_scale[i]) * b;
         y[i * ld + j] = v < FLT_MIN ? 0.0f : (v > y_max ? y_max : v);
       }
+    });
+    // Exact reductions: the largest violation, and whether any scaling needs absorbing.
+    const double err = lanes::max(lanes, m, [&](int k) {
+      return static_cast<double>(w.row_error[k] > w.col_error[k] ? w.row_error[k] : w.col_error[k]);
+    });
+    const bool absorb = lanes::sum(lanes, m, [&](int k) { return w.row_absorb[k] | w.col_absorb[k]; }) > 0;
     ++out.iterations;
     ++stage_iterations;
     if (last_stage) {
@@ -159,20 +170,20 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Real* score, floa
       }
     } else if (err <= 10.0f * tol || stage_iterations >= stage_cap) {
       // Next stage: τ doubles and the potentials with it.
-      detail::absorb_scalings(m, w);
+      detail::absorb_scalings(lanes, m, w);
       const double next = 2.0 * tau < p.tau ? 2.0 * tau : p.tau;
-      for (int k = 0; k < m; ++k) {
+      lanes::for_each(lanes, m, [&](int k) {
         w.row_potential[k] *= next / tau;
         w.col_potential[k] *= next / tau;
-      }
+      });
       tau = next;
-      detail::form_iterate(m, ld, logit, tau, w, y);
+      detail::form_iterate(lanes, m, ld, logit, tau, w, y);
       stage_iterations = 0;
       continue;
     }
     if (absorb) {
-      detail::absorb_scalings(m, w);
-      detail::form_iterate(m, ld, logit, tau, w, y);
+      detail::absorb_scalings(lanes, m, w);
+      detail::form_iterate(lanes, m, ld, logit, tau, w, y);
     }
   }
   return out;

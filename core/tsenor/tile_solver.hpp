@@ -62,6 +62,10 @@ struct TileWorkspace {
       y = take<float>(base, tile);
       dykstra.row_scale = take<float>(base, m);
       dykstra.col_scale = take<float>(base, m);
+      dykstra.row_error = take<float>(base, m);
+      dykstra.col_error = take<float>(base, m);
+      dykstra.row_absorb = take<int>(base, m);
+      dykstra.col_absorb = take<int>(base, m);
       dykstra.row_potential = take<double>(base, m);
       dykstra.col_potential = take<double>(base, m);
       dykstra.row_accumulated = take<double>(base, m);
@@ -103,15 +107,16 @@ KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const Member& lanes, const TileWork
   if constexpr (M == Method::exact) {
     status.iterations = rounding::exact_solve_tile(lanes, mask, ws.score, ws.exact, p.exact_tuning);
   } else {
+    if constexpr (M == Method::tsenor) {
+      const DykstraOutcome d = dykstra_solve_tile(lanes, ws.score, ws.y, ld, ws.dykstra, p.dykstra);
+      status.iterations = d.iterations;
+      if (d.converged) status.flags |= tile_converged;
+    }
     lanes::single(lanes, [&]() {
-      if constexpr (M == Method::tsenor) {
-        const DykstraOutcome d = dykstra_solve_tile(ws.score, ws.y, ld, ws.dykstra, p.dykstra);
-        status.iterations = d.iterations;
-        if (d.converged) status.flags |= tile_converged;
+      if constexpr (M == Method::tsenor)
         rounding::greedy_round(mask, ws.order, ws.y, ws.score);
-      } else {
+      else
         rounding::greedy_round(mask, ws.order, ws.score, ws.score);
-      }
       if (rounding::repair_deficit(mask, ws.score, ws.queue, ws.parent)) status.flags |= tile_repaired;
       rounding::improve_row_swaps(mask, ws.score, p.local_search_steps);
     });

@@ -35,15 +35,15 @@ struct LaunchTraits {
 };
 
 #if defined(KOKKOS_ENABLE_CUDA) || defined(KOKKOS_ENABLE_HIP)
-/// GPUs. The exact method: the lanes of a warp slice share a tile (one lane per row or
-/// column, a power of two ≥ m up to the warp), 128 threads a team, tiles in shared memory
+/// GPUs. Methods exact and tsenor: the lanes of a warp slice share a tile (one lane per row
+/// or column, a power of two ≥ m up to the warp), 128 threads a team, tiles in shared memory
 /// with rows padded by one entry so that lanes on different rows hit different banks. The
-/// other methods: one thread per tile, 32 tiles a team.
+/// greedy method (a sort on one lane): one thread per tile, 32 tiles a team.
 template <class ExecSpace>
 struct LaunchTraits<ExecSpace, std::enable_if_t<!std::is_same<typename ExecSpace::memory_space, Kokkos::HostSpace>::value>> {
   static LaunchShape shape(Method method, int m) {
     LaunchShape s;
-    if (method != Method::exact) {
+    if (method == Method::greedy) {
       s.tiles_per_team = 32;
       s.scratch_level = 1;
       return s;
