@@ -1,11 +1,12 @@
 // Time from scores in the execution space's memory to the mask in that memory (no host
 // copies), for each shape, pattern and method: the figure a GPU user who keeps weights on the
-// device sees. Scores are |N(0,1)|-like, generated on the device from a counter hash (entry k =
-// r·cols + c of a shape), so the input costs no transfer; they are not the numpy inputs of
-// perf/gpu_benchmark.py.
+// device sees. By default the scores are |N(0,1)|-like, generated on the device from a counter
+// hash (entry k = r·cols + c of a shape), so the input costs no transfer; --input instead reads
+// score matrices from .npy files (float32, or float16 widened; copied to the device before any
+// timing), so the timings are on the same scores as a `tsenor mask` run.
 //
-//   bench_device [--shapes RxC,RxC | --size S] [--patterns 2:4,8:16] [--methods exact,tsenor]
-//                [--repeat R]
+//   bench_device [--shapes RxC,RxC | --size S | --input A.npy,B.npy] [--patterns 2:4,8:16]
+//                [--methods exact,tsenor] [--repeat R]
 //
 // --shapes defaults to 8192x8192; --size S is short for --shapes SxS. Prints one JSON object
 // per run (the fastest of R, after one warm-up call), with rows, cols and the summed Dykstra
@@ -19,13 +20,14 @@
 #include <sstream>
 #include <string>
 #include <tsenor/compat.hpp>
+#include <tsenor/io/npy.hpp>
 #include <tsenor/tsenor.hpp>
 #include <vector>
 
 namespace {
 
 const char* const usage =
-    "usage: bench_device [--shapes RxC,RxC | --size S] [--patterns 2:4,4:8,8:16,16:32] "
+    "usage: bench_device [--shapes RxC,RxC | --size S | --input A.npy,B.npy] [--patterns 2:4,4:8,8:16,16:32] "
     "[--methods exact,tsenor] [--repeat R]\n";
 
 std::vector<std::string> split(const std::string& s) {
@@ -51,12 +53,13 @@ std::int64_t parse_positive(const std::string& what, const std::string& text) {
 
 struct Shape {
   std::int64_t rows, cols;
+  std::string input;  ///< .npy file of the scores; empty: hashed scores
 };
 
 Shape parse_shape(const std::string& text) {
   const auto x = text.find_first_of("xX");
   if (x == std::string::npos) throw std::invalid_argument("--shapes: '" + text + "' is not of the form RxC");
-  return {parse_positive("--shapes rows", text.substr(0, x)), parse_positive("--shapes cols", text.substr(x + 1))};
+  return {parse_positive("--shapes rows", text.substr(0, x)), parse_positive("--shapes cols", text.substr(x + 1)), ""};
 }
 
 struct Pattern {
@@ -111,6 +114,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> methods;
   try {
     std::string shape_text = "8192x8192", pattern_text = "2:4,4:8,8:16,16:32", method_text = "exact,tsenor";
+    std::string input_text;
     bool size_given = false, shapes_given = false;
     for (int k = 1; k < argc; ++k) {
       const std::string opt = argv[k];
@@ -127,6 +131,8 @@ int main(int argc, char** argv) {
       } else if (opt == "--shapes") {
         shape_text = value;
         shapes_given = true;
+      } else if (opt == "--input") {
+        input_text = value;
       } else if (opt == "--patterns") {
         pattern_text = value;
       } else if (opt == "--methods") {
@@ -137,8 +143,12 @@ int main(int argc, char** argv) {
         throw std::invalid_argument("unknown option " + opt);
       }
     }
-    if (size_given && shapes_given) throw std::invalid_argument("give --size or --shapes, not both");
-    for (const auto& s : split(shape_text)) shapes.push_back(parse_shape(s));
+    if (size_given + shapes_given + !input_text.empty() > 1)
+      throw std::invalid_argument("give one of --size, --shapes and --input");
+    if (!input_text.empty())
+      for (const auto& path : split(input_text)) shapes.push_back({0, 0, path});
+    else
+      for (const auto& s : split(shape_text)) shapes.push_back(parse_shape(s));
     for (const auto& p : split(pattern_text)) patterns.push_back(parse_pattern(p));
     for (const auto& m : split(method_text)) {
       tsenor::parse_method(m);  // throws on an unknown name
@@ -156,29 +166,54 @@ int main(int argc, char** argv) {
     using Exec = Kokkos::DefaultExecutionSpace;
     Exec exec;
     for (const Shape& shape : shapes) {
-      const std::int64_t rows = shape.rows, cols = shape.cols;
+      // The input file is read first (its shape names the runs); hashed scores need no file.
+      tsenor::io::Matrix host;
+      std::string read_error;
+      if (!shape.input.empty()) {
+        try {
+          host = tsenor::io::read_npy_matrix(shape.input);
+          if (host.f32.empty() && !host.f64.empty())
+            throw std::invalid_argument(shape.input + ": float64 scores; bench_device takes float32 (or float16)");
+        } catch (const std::exception& e) {
+          read_error = e.what();
+        }
+      }
+      const std::int64_t rows = shape.input.empty() ? shape.rows : static_cast<std::int64_t>(host.rows);
+      const std::int64_t cols = shape.input.empty() ? shape.cols : static_cast<std::int64_t>(host.cols);
+      const std::string source = shape.input.empty() ? std::string("hashed") : shape.input;
       // One run's failure (e.g. a shape that is not a multiple of M, or memory) is reported and
       // the others go on.
       auto fail = [&](const std::string& nm, const std::string& method, const std::string& what) {
-        std::fprintf(stderr, "bench_device: %lldx%lld %s %s: error: %s\n", static_cast<long long>(rows),
-                     static_cast<long long>(cols), nm.c_str(), method.c_str(), what.c_str());
+        std::fprintf(stderr, "bench_device: %s %lldx%lld%s%s%s%s: error: %s\n", source.c_str(),
+                     static_cast<long long>(rows), static_cast<long long>(cols), nm.empty() ? "" : " ", nm.c_str(),
+                     method.empty() ? "" : " ", method.c_str(), what.c_str());
         std::printf(
-            "{\"bench\": \"device-resident\", \"exec\": \"%s\", \"rows\": %lld, \"cols\": %lld, \"nm\": \"%s\", "
-            "\"method\": \"%s\", \"error\": \"%s\"}\n",
-            Exec::name(), static_cast<long long>(rows), static_cast<long long>(cols), json_escape(nm).c_str(),
+            "{\"bench\": \"device-resident\", \"exec\": \"%s\", \"scores\": \"%s\", \"rows\": %lld, "
+            "\"cols\": %lld, \"nm\": \"%s\", \"method\": \"%s\", \"error\": \"%s\"}\n",
+            Exec::name(), json_escape(source).c_str(), static_cast<long long>(rows), static_cast<long long>(cols),
+            json_escape(nm).c_str(),
             json_escape(method).c_str(), json_escape(what).c_str());
         std::fflush(stdout);
         status = 1;
       };
       try {
+        if (!read_error.empty()) throw std::runtime_error(read_error);
         Kokkos::View<float**, Kokkos::LayoutRight> scores("scores", rows, cols);
         Kokkos::View<std::uint8_t**, Kokkos::LayoutRight> mask("mask", rows, cols);
-        Kokkos::parallel_for(
-            "scores", Kokkos::RangePolicy<Exec, Kokkos::IndexType<std::int64_t>>(exec, 0, rows * cols),
-            KOKKOS_LAMBDA(std::int64_t k) {
-              scores(k / cols, k % cols) = hashed_score(static_cast<std::uint64_t>(k));
-            });
+        if (shape.input.empty()) {
+          Kokkos::parallel_for(
+              "scores", Kokkos::RangePolicy<Exec, Kokkos::IndexType<std::int64_t>>(exec, 0, rows * cols),
+              KOKKOS_LAMBDA(std::int64_t k) {
+                scores(k / cols, k % cols) = hashed_score(static_cast<std::uint64_t>(k));
+              });
+        } else {
+          Kokkos::View<const float**, Kokkos::LayoutRight, Kokkos::HostSpace,
+                       Kokkos::MemoryTraits<Kokkos::Unmanaged>>
+              from(host.f32.data(), rows, cols);
+          Kokkos::deep_copy(exec, scores, from);
+        }
         exec.fence();
+        host = tsenor::io::Matrix();  // the host copy is no longer needed
         for (const Pattern& p : patterns) {
           for (const auto& method : methods) {
             try {
@@ -193,12 +228,12 @@ int main(int argc, char** argv) {
                 if (r == 0 || s.seconds < best.seconds) best = s;
               }
               std::printf(
-                  "{\"bench\": \"device-resident\", \"exec\": \"%s\", \"rows\": %lld, \"cols\": %lld, "
-                  "\"nm\": \"%s\", \"method\": \"%s\", \"repeat\": %d, \"seconds\": %.6f, \"tiles\": %lld, "
+                  "{\"bench\": \"device-resident\", \"exec\": \"%s\", \"scores\": \"%s\", \"rows\": %lld, "
+                  "\"cols\": %lld, \"nm\": \"%s\", \"method\": \"%s\", \"repeat\": %d, \"seconds\": %.6f, \"tiles\": %lld, "
                   "\"feasible_tiles\": %lld, \"tiles_per_second\": %.1f, \"iterations\": %lld, "
                   "\"max_tile_iterations\": %d, \"tau\": %.17g, \"objective\": %.17g}\n",
-                  Exec::name(), static_cast<long long>(rows), static_cast<long long>(cols),
-                  json_escape(p.text).c_str(), json_escape(method).c_str(), repeat, best.seconds,
+                  Exec::name(), json_escape(source).c_str(), static_cast<long long>(rows),
+                  static_cast<long long>(cols), json_escape(p.text).c_str(), json_escape(method).c_str(), repeat, best.seconds,
                   static_cast<long long>(best.tiles), static_cast<long long>(best.feasible_tiles),
                   best.tiles / best.seconds, static_cast<long long>(best.iterations),
                   static_cast<int>(best.max_tile_iterations), best.tau, best.objective);
