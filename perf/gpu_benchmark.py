@@ -34,6 +34,7 @@ folder. Then
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import shlex
@@ -333,7 +334,8 @@ def torch_tau_sweep(args, torch, paper, scores, patterns):
             rep = paper.report(part, mask, n, m)
             results.append({"tau": tau, "objective": rep["objective"], "feasible_fraction": rep["feasible_fraction"],
                             "seconds": timing["seconds"]})
-        best = max(results, key=lambda x: x["objective"])
+        # An overflowed kernel (τ above ~88 in fp32) can give a NaN objective: it never wins.
+        best = max(results, key=lambda x: x["objective"] if math.isfinite(x["objective"]) else -math.inf)
         args.taus[pattern] = best["tau"]
         sweep.append({"nm": pattern, "rows": r, "cols": scores.shape[1], "results": results, "best_tau": best["tau"]})
         tried = ", ".join("%g: %.6g" % (x["tau"], x["objective"]) for x in results)
@@ -639,10 +641,21 @@ def main():
         "total_seconds": time.perf_counter() - T0,
     }
     with open(args.out + ".json", "w") as f:
-        json.dump(result, f, indent=1)
+        json.dump(finite(result), f, indent=1, allow_nan=False)
     with open(args.out + ".md", "w") as f:
         f.write(markdown(result))
     log(f"wrote {args.out}.json and {args.out}.md")
+
+
+def finite(value):
+    """JSON has no NaN or infinity: they are written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 def acceptance(records, main):
