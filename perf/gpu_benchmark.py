@@ -408,7 +408,15 @@ def main():
         if "exact" in ms:
             ms.remove("exact")
         ms.insert(0, "exact")  # the reference comes first
-    args.taus = parse_taus(args.torch_tau, args.patterns)
+    try:
+        args.taus = parse_taus(args.torch_tau, args.patterns)
+    except ValueError:
+        p.error(f"--torch-tau {args.torch_tau}: want a number or N:M=τ,N:M=τ")
+    if args.torch_tau_sweep:
+        try:
+            [float(x) for x in args.torch_tau_sweep.split(",")]
+        except ValueError:
+            p.error(f"--torch-tau-sweep {args.torch_tau_sweep}: want comma-separated numbers")
 
     torch = paper = None
     if not args.no_torch:
