@@ -1,27 +1,93 @@
 // Time from scores in the execution space's memory to the mask in that memory (no host
-// copies), for each method and pattern: the figure a GPU user who keeps weights on the device
-// sees. Scores are |N(0,1)|-like, generated on the device from a counter hash, so the input
-// costs no transfer.
+// copies), for each shape, pattern and method: the figure a GPU user who keeps weights on the
+// device sees. By default the scores are |N(0,1)|-like, generated on the device from a counter
+// hash (entry k = r·cols + c of a shape), so the input costs no transfer; --input instead reads
+// score matrices from .npy files (float32, or float16 widened; copied to the device before any
+// timing), so the timings are on the same scores as a `tsenor mask` run.
 //
-//   bench_device [--size S] [--patterns 2:4,8:16] [--methods exact,tsenor] [--repeat R]
+//   bench_device [--shapes RxC,RxC | --size S | --input A.npy,B.npy] [--patterns 2:4,8:16]
+//                [--methods exact,tsenor] [--repeat R]
 //
-// Prints one JSON object per run (the fastest of R, after one warm-up call).
+// --shapes defaults to 8192x8192; --size S is short for --shapes SxS. Prints one JSON object
+// per run (the fastest of R, after one warm-up call), with rows, cols and the summed Dykstra
+// iterations. A run that fails prints a JSON object with an "error" member (and the message on
+// stderr) and the others go on; the exit status is then 1. A bad command line exits with 2.
 #include <Kokkos_Core.hpp>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <stdexcept>
 #include <sstream>
 #include <string>
 #include <tsenor/compat.hpp>
+#include <tsenor/io/npy.hpp>
 #include <tsenor/tsenor.hpp>
 #include <vector>
 
 namespace {
 
+const char* const usage =
+    "usage: bench_device [--shapes RxC,RxC | --size S | --input A.npy,B.npy] [--patterns 2:4,4:8,8:16,16:32] "
+    "[--methods exact,tsenor] [--repeat R]\n";
+
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream in(s);
   for (std::string item; std::getline(in, item, ',');) out.push_back(item);
+  return out;
+}
+
+// A positive integer, all of `text` (std::stoll alone accepts "12abc" and "-3").
+std::int64_t parse_positive(const std::string& what, const std::string& text) {
+  std::size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (text.empty() || used != text.size() || v <= 0 || text[0] == '+' || text[0] == ' ')
+    throw std::invalid_argument(what + ": '" + text + "' is not a positive integer");
+  return v;
+}
+
+struct Shape {
+  std::int64_t rows, cols;
+  std::string input;  ///< .npy file of the scores; empty: hashed scores
+};
+
+Shape parse_shape(const std::string& text) {
+  const auto x = text.find_first_of("xX");
+  if (x == std::string::npos) throw std::invalid_argument("--shapes: '" + text + "' is not of the form RxC");
+  return {parse_positive("--shapes rows", text.substr(0, x)), parse_positive("--shapes cols", text.substr(x + 1)), ""};
+}
+
+struct Pattern {
+  std::string text;
+  int n, m;
+};
+
+Pattern parse_pattern(const std::string& text) {
+  const auto colon = text.find(':');
+  if (colon == std::string::npos) throw std::invalid_argument("--patterns: '" + text + "' is not of the form N:M");
+  return {text, static_cast<int>(parse_positive("--patterns N", text.substr(0, colon))),
+          static_cast<int>(parse_positive("--patterns M", text.substr(colon + 1)))};
+}
+
+std::string json_escape(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\u%04x", c);
+      out += hex;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
   return out;
 }
 
@@ -42,57 +108,145 @@ KOKKOS_INLINE_FUNCTION float hashed_score(std::uint64_t key) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int size = 8192, repeat = 3;
-  std::string patterns = "2:4,4:8,8:16,16:32", methods = "exact,tsenor";
+  int repeat = 3;
+  std::vector<Shape> shapes;
+  std::vector<Pattern> patterns;
+  std::vector<std::string> methods;
   try {
-    for (int k = 1; k + 1 < argc; k += 2) {
-      const std::string opt = argv[k], value = argv[k + 1];
-      if (opt == "--size") size = std::stoi(value);
-      else if (opt == "--patterns") patterns = value;
-      else if (opt == "--methods") methods = value;
-      else if (opt == "--repeat") repeat = std::stoi(value);
-      else throw std::invalid_argument("unknown option " + opt);
+    std::string shape_text = "8192x8192", pattern_text = "2:4,4:8,8:16,16:32", method_text = "exact,tsenor";
+    std::string input_text;
+    bool size_given = false, shapes_given = false;
+    for (int k = 1; k < argc; ++k) {
+      const std::string opt = argv[k];
+      if (opt == "-h" || opt == "--help") {
+        std::printf("%s", usage);
+        return 0;
+      }
+      if (k + 1 >= argc) throw std::invalid_argument(opt + " needs a value");
+      const std::string value = argv[++k];
+      if (opt == "--size") {
+        const std::string s = std::to_string(parse_positive("--size", value));
+        shape_text = s + "x" + s;
+        size_given = true;
+      } else if (opt == "--shapes") {
+        shape_text = value;
+        shapes_given = true;
+      } else if (opt == "--input") {
+        input_text = value;
+      } else if (opt == "--patterns") {
+        pattern_text = value;
+      } else if (opt == "--methods") {
+        method_text = value;
+      } else if (opt == "--repeat") {
+        repeat = static_cast<int>(parse_positive("--repeat", value));
+      } else {
+        throw std::invalid_argument("unknown option " + opt);
+      }
     }
+    if (size_given + shapes_given + !input_text.empty() > 1)
+      throw std::invalid_argument("give one of --size, --shapes and --input");
+    if (!input_text.empty())
+      for (const auto& path : split(input_text)) shapes.push_back({0, 0, path});
+    else
+      for (const auto& s : split(shape_text)) shapes.push_back(parse_shape(s));
+    for (const auto& p : split(pattern_text)) patterns.push_back(parse_pattern(p));
+    for (const auto& m : split(method_text)) {
+      tsenor::parse_method(m);  // throws on an unknown name
+      methods.push_back(m);
+    }
+    if (shapes.empty() || patterns.empty() || methods.empty())
+      throw std::invalid_argument("--shapes, --patterns and --methods must not be empty");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_device: bad command line: %s\n", e.what());
+    std::fprintf(stderr, "bench_device: bad command line: %s\n%s", e.what(), usage);
     return 2;
   }
   tsenor::compat::initialize(0);
   int status = 0;
-  try {
+  {
     using Exec = Kokkos::DefaultExecutionSpace;
     Exec exec;
-    Kokkos::View<float**, Kokkos::LayoutRight> scores("scores", size, size);
-    Kokkos::View<std::uint8_t**, Kokkos::LayoutRight> mask("mask", size, size);
-    const std::int64_t cols = size;
-    Kokkos::parallel_for(
-        "scores", Kokkos::RangePolicy<Exec>(exec, 0, static_cast<std::int64_t>(size) * size),
-        KOKKOS_LAMBDA(std::int64_t k) { scores(k / cols, k % cols) = hashed_score(static_cast<std::uint64_t>(k)); });
-    exec.fence();
-    for (const auto& nm : split(patterns)) {
-      for (const auto& method : split(methods)) {
-        tsenor::Options o;
-        o.n = std::stoi(nm.substr(0, nm.find(':')));
-        o.m = std::stoi(nm.substr(nm.find(':') + 1));
-        o.method = tsenor::parse_method(method);
-        tsenor::compute_mask(exec, scores, mask, o);  // warm-up
-        tsenor::Summary best;
-        for (int r = 0; r < repeat; ++r) {
-          const tsenor::Summary s = tsenor::compute_mask(exec, scores, mask, o);
-          if (r == 0 || s.seconds < best.seconds) best = s;
+    for (const Shape& shape : shapes) {
+      // The input file is read first (its shape names the runs); hashed scores need no file.
+      tsenor::io::Matrix host;
+      std::string read_error;
+      if (!shape.input.empty()) {
+        try {
+          host = tsenor::io::read_npy_matrix(shape.input);
+          if (host.f32.empty() && !host.f64.empty())
+            throw std::invalid_argument(shape.input + ": float64 scores; bench_device takes float32 (or float16)");
+        } catch (const std::exception& e) {
+          read_error = e.what();
         }
+      }
+      const std::int64_t rows = shape.input.empty() ? shape.rows : static_cast<std::int64_t>(host.rows);
+      const std::int64_t cols = shape.input.empty() ? shape.cols : static_cast<std::int64_t>(host.cols);
+      const std::string source = shape.input.empty() ? std::string("hashed") : shape.input;
+      // One run's failure (e.g. a shape that is not a multiple of M, or memory) is reported and
+      // the others go on.
+      auto fail = [&](const std::string& nm, const std::string& method, const std::string& what) {
+        std::fprintf(stderr, "bench_device: %s %lldx%lld%s%s%s%s: error: %s\n", source.c_str(),
+                     static_cast<long long>(rows), static_cast<long long>(cols), nm.empty() ? "" : " ", nm.c_str(),
+                     method.empty() ? "" : " ", method.c_str(), what.c_str());
         std::printf(
-            "{\"bench\": \"device-resident\", \"exec\": \"%s\", \"rows\": %d, \"cols\": %d, \"nm\": \"%s\", "
-            "\"method\": \"%s\", \"seconds\": %.6f, \"tiles\": %lld, \"feasible_tiles\": %lld, \"tiles_per_second\": %.1f, "
-            "\"objective\": %.17g, \"iterations\": %lld}\n",
-            Exec::name(), size, size, nm.c_str(), method.c_str(), best.seconds, static_cast<long long>(best.tiles),
-            static_cast<long long>(best.feasible_tiles), best.tiles / best.seconds, best.objective, static_cast<long long>(best.iterations));
+            "{\"bench\": \"device-resident\", \"exec\": \"%s\", \"scores\": \"%s\", \"rows\": %lld, "
+            "\"cols\": %lld, \"nm\": \"%s\", \"method\": \"%s\", \"error\": \"%s\"}\n",
+            Exec::name(), json_escape(source).c_str(), static_cast<long long>(rows), static_cast<long long>(cols),
+            json_escape(nm).c_str(),
+            json_escape(method).c_str(), json_escape(what).c_str());
         std::fflush(stdout);
+        status = 1;
+      };
+      try {
+        if (!read_error.empty()) throw std::runtime_error(read_error);
+        Kokkos::View<float**, Kokkos::LayoutRight> scores("scores", rows, cols);
+        Kokkos::View<std::uint8_t**, Kokkos::LayoutRight> mask("mask", rows, cols);
+        if (shape.input.empty()) {
+          Kokkos::parallel_for(
+              "scores", Kokkos::RangePolicy<Exec, Kokkos::IndexType<std::int64_t>>(exec, 0, rows * cols),
+              KOKKOS_LAMBDA(std::int64_t k) {
+                scores(k / cols, k % cols) = hashed_score(static_cast<std::uint64_t>(k));
+              });
+        } else {
+          Kokkos::View<const float**, Kokkos::LayoutRight, Kokkos::HostSpace,
+                       Kokkos::MemoryTraits<Kokkos::Unmanaged>>
+              from(host.f32.data(), rows, cols);
+          Kokkos::deep_copy(exec, scores, from);
+        }
+        exec.fence();
+        host = tsenor::io::Matrix();  // the host copy is no longer needed
+        for (const Pattern& p : patterns) {
+          for (const auto& method : methods) {
+            try {
+              tsenor::Options o;
+              o.n = p.n;
+              o.m = p.m;
+              o.method = tsenor::parse_method(method);
+              tsenor::compute_mask(exec, scores, mask, o);  // warm-up
+              tsenor::Summary best;
+              for (int r = 0; r < repeat; ++r) {
+                const tsenor::Summary s = tsenor::compute_mask(exec, scores, mask, o);
+                if (r == 0 || s.seconds < best.seconds) best = s;
+              }
+              std::printf(
+                  "{\"bench\": \"device-resident\", \"exec\": \"%s\", \"scores\": \"%s\", \"rows\": %lld, "
+                  "\"cols\": %lld, \"nm\": \"%s\", \"method\": \"%s\", \"repeat\": %d, \"seconds\": %.6f, \"tiles\": %lld, "
+                  "\"feasible_tiles\": %lld, \"tiles_per_second\": %.1f, \"iterations\": %lld, "
+                  "\"max_tile_iterations\": %d, \"tau\": %.17g, \"objective\": %.17g}\n",
+                  Exec::name(), json_escape(source).c_str(), static_cast<long long>(rows),
+                  static_cast<long long>(cols), json_escape(p.text).c_str(), json_escape(method).c_str(), repeat, best.seconds,
+                  static_cast<long long>(best.tiles), static_cast<long long>(best.feasible_tiles),
+                  best.tiles / best.seconds, static_cast<long long>(best.iterations),
+                  static_cast<int>(best.max_tile_iterations), best.tau, best.objective);
+              std::fflush(stdout);
+            } catch (const std::exception& e) {
+              fail(p.text, method, e.what());
+            }
+          }
+        }
+      } catch (const std::exception& e) {
+        fail("", "", e.what());
       }
     }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_device: error: %s\n", e.what());
-    status = 2;
   }
   Kokkos::finalize();
   return status;
