@@ -61,7 +61,7 @@ struct LaunchTraits<ExecSpace, std::enable_if_t<!std::is_same<typename ExecSpace
   template <Method M>
   using launch_bounds = std::conditional_t<M == Method::exact, Kokkos::LaunchBounds<128, 8>, Kokkos::LaunchBounds<>>;
   /// The exact method here too: optimal, and faster than the tsenor method on an H100 for every
-  /// pattern measured (perf/results/h100-first/README.md).
+  /// pattern measured (perf/results/h100/).
   static Method default_method(int /*n*/, int /*m*/) { return Method::exact; }
 };
 #endif
