@@ -217,10 +217,20 @@ int node_local_device(const Comm& comm) {
   return count > 0 ? comm.local_rank() % count : -1;
 }
 
+// Peak resident memory of this process. Linux's VmHWM first: getrusage's ru_maxrss survives execve, so a
+// process started by a large parent (a Python test, a launcher) would report the parent's peak.
 double peak_rss_mib() {
+  if (std::FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    long kib = -1;
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+    std::fclose(f);
+    if (kib >= 0) return static_cast<double>(kib) / 1024.0;
+  }
   struct rusage usage {};
   ::getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux: KiB
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // KiB on Linux
 }
 
 struct Times {
