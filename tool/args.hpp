@@ -9,7 +9,7 @@
 
 namespace tsenor::tool {
 
-enum class Command { help, version, mask, verify };
+enum class Command { help, version, mask, verify, prune };
 
 struct Args {
   Command command = Command::help;
@@ -24,6 +24,13 @@ struct Args {
   int threads = 0;                 ///< 0 = Kokkos' default
   Options options;
   bool nm_given = false;
+  // prune
+  std::string apply;                  ///< prune: pruned-weights .safetensors ("" = none)
+  std::string activations;            ///< prune: activation statistics .safetensors ("" = magnitude scores)
+  std::vector<std::string> include;   ///< prune: name patterns that replace the default selection
+  std::vector<std::string> exclude;   ///< prune: name patterns removed from the selection
+  bool dry_run = false;               ///< prune: list the selection, write nothing
+  long max_chunk_mb = 256;            ///< prune: scores held in memory at once, MiB of float32
 };
 
 /// Parses "N:M" (N kept per M); throws tsenor::Error on anything else.
@@ -32,7 +39,7 @@ void parse_nm(const std::string& text, Options& options);
 /// Parses argv (without argv[0]); throws tsenor::Error for unknown options or bad values.
 Args parse_args(const std::vector<std::string>& argv);
 
-/// The --output and --report paths of a 'mask' command line, read with the parser's own token
+/// The --output, --report (and for 'prune' --apply) paths of a 'mask' or 'prune' command line, read with the parser's own token
 /// rules but without validating anything, so that a failed run can remove them; a path that is
 /// also the --input is never returned.
 std::vector<std::string> output_paths(const std::vector<std::string>& argv);

@@ -1,0 +1,522 @@
+#!/usr/bin/env python3
+"""End-to-end tests of 'tsenor prune' on safetensors checkpoints written by the safetensors package itself.
+
+Usage: test_prune.py --tool PATH/TO/tsenor [--mpiexec PATH] [unittest options]. Run by ctest as 'prune'.
+
+Every mask file is loaded with safetensors and checked in numpy, independently of the tool: U8, the weight's
+shape, every M x M tile exactly N-regular; and it must equal the mask 'tsenor mask' computes on the same scores
+saved as .npy (so chunking, dtype conversion and Wanda scores are checked against the reference path).
+Malformed checkpoints must give exit status 2, one line 'tsenor: error: <file>: ...' naming the tensor, and
+leave no output or temporary file behind. With --mpiexec, 1 and 2 ranks must write the same bytes.
+"""
+import argparse
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+TOOL = None
+MPIEXEC = None
+
+
+def env():
+    e = dict(os.environ)
+    e.setdefault("OMP_PROC_BIND", "false")
+    e.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    e.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    e.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
+    return e
+
+
+def bf16_bits(a):
+    """float32 array -> its BF16 bit patterns (round to nearest even), as uint16."""
+    u = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def bf16_to_f32(bits):
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def write_raw(path, header, data, pad=True):
+    """A safetensors file from a header dict (or raw bytes) and data bytes, as the format defines it."""
+    text = header if isinstance(header, bytes) else json.dumps(header, separators=(",", ":")).encode()
+    if pad:
+        text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + data)
+
+
+def write_bf16(path, tensors):
+    """A BF16 checkpoint (numpy has no bfloat16): name -> float32 array, stored rounded to BF16."""
+    header, blobs, at = {}, [], 0
+    for name, a in tensors.items():
+        b = bf16_bits(a).tobytes()
+        header[name] = {"dtype": "BF16", "shape": list(a.shape), "data_offsets": [at, at + len(b)]}
+        blobs.append(b)
+        at += len(b)
+    write_raw(path, header, b"".join(blobs))
+
+
+def tiles_regular(mask, n, m):
+    r, c = mask.shape
+    t = mask.astype(np.int64).reshape(r // m, m, c // m, m)
+    return bool((t.sum(axis=3) == n).all() and (t.sum(axis=1) == n).all())
+
+
+def model(rng, dtype=np.float32):
+    """A small transformer-shaped checkpoint: linear layers, embeddings, head, norms, biases."""
+    d, f, v = 64, 96, 48
+    t = {"model.embed_tokens.weight": rng.standard_normal((v, d)), "lm_head.weight": rng.standard_normal((v, d)),
+         "model.norm.weight": np.ones(d)}
+    for layer in range(2):
+        p = f"model.layers.{layer}."
+        t[p + "self_attn.q_proj.weight"] = rng.standard_normal((d, d))
+        t[p + "self_attn.k_proj.weight"] = rng.standard_normal((32, d))
+        t[p + "self_attn.q_proj.bias"] = rng.standard_normal(d)
+        t[p + "mlp.up_proj.weight"] = rng.standard_normal((f, d))
+        t[p + "mlp.down_proj.weight"] = rng.standard_normal((d, f))
+        t[p + "input_layernorm.weight"] = np.ones(d)
+    return {k: v.astype(dtype) for k, v in t.items()}
+
+
+LINEAR = sorted(k for k in model(np.random.default_rng(0)) if ".layers." in k and "proj.weight" in k)
+
+
+class PruneTestCase(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="tsenor-prune-")
+        self.dir = self._tmp.name
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def run_tool(self, *args, mpi=0):
+        cmd = [TOOL, *map(str, args)]
+        if mpi:
+            cmd = [MPIEXEC, "--oversubscribe", "-n", str(mpi), *cmd]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env(), cwd=self.dir)
+
+    def assertRuns(self, *args, mpi=0):
+        proc = self.run_tool(*args, mpi=mpi)
+        self.assertEqual(proc.returncode, 0, f"tsenor {' '.join(map(str, args))}\n{proc.stdout}\n{proc.stderr}")
+        self.assertEqual(proc.stderr, "")
+        return proc
+
+    def prune(self, ckpt, *extra, nm="2:4", out="masks.safetensors", mpi=0):
+        self.assertRuns("prune", "--input", ckpt, "--nm", nm, "--output", self.path(out), "--quiet", *extra, mpi=mpi)
+        return load_file(self.path(out))
+
+    def reference_mask(self, scores, nm, name="ref"):
+        """The mask of 'tsenor mask --scores' on the same float32 scores: the path the prune command must match."""
+        np.save(self.path(name + ".npy"), scores.astype(np.float32))
+        self.assertRuns("mask", "--input", self.path(name + ".npy"), "--scores", "--nm", nm, "--output",
+                        self.path(name + "_mask.npy"), "--quiet")
+        return np.load(self.path(name + "_mask.npy"))
+
+    def assertOnlyFiles(self, names):
+        self.assertEqual(sorted(os.listdir(self.dir)), sorted(names), "no output or temporary file is left")
+
+
+class Formats(PruneTestCase):
+    def test_f32_f16_masks_match_the_reference_and_load_with_safetensors(self):
+        for dtype in (np.float32, np.float16):
+            weights = model(np.random.default_rng(1), dtype)
+            save_file(weights, self.path("model.safetensors"), metadata={"format": "pt"})
+            for nm in ("2:4", "8:16"):
+                n, m = map(int, nm.split(":"))
+                masks = self.prune(self.path("model.safetensors"), nm=nm)
+                self.assertEqual(sorted(masks), LINEAR)
+                for name, mask in masks.items():
+                    self.assertEqual(mask.dtype, np.uint8)
+                    self.assertEqual(mask.shape, weights[name].shape)
+                    self.assertTrue(tiles_regular(mask, n, m), f"{name} {nm}")
+                    ref = self.reference_mask(np.abs(weights[name].astype(np.float32)), nm)
+                    np.testing.assert_array_equal(mask, ref, f"{name} {dtype.__name__} {nm}")
+
+    def test_bf16_is_widened_exactly(self):
+        rng = np.random.default_rng(2)
+        w = {"layers.0.fc.weight": rng.standard_normal((64, 128)).astype(np.float32) * 1e-3}
+        write_bf16(self.path("bf16.safetensors"), w)
+        masks = self.prune(self.path("bf16.safetensors"))
+        exact = bf16_to_f32(bf16_bits(w["layers.0.fc.weight"]))
+        np.testing.assert_array_equal(masks["layers.0.fc.weight"], self.reference_mask(np.abs(exact), "2:4"))
+
+    def test_mask_file_header(self):
+        save_file(model(np.random.default_rng(3)), self.path("model.safetensors"))
+        self.prune(self.path("model.safetensors"), nm="4:8")
+        with open(self.path("masks.safetensors"), "rb") as f:
+            (length,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(length))
+            self.assertEqual((8 + length) % 8, 0, "data starts 8-byte aligned")
+        self.assertEqual(header["__metadata__"]["n_kept"], "4")
+        self.assertEqual(header["__metadata__"]["m"], "8")
+        self.assertTrue(all(v["dtype"] == "U8" for k, v in header.items() if k != "__metadata__"))
+
+    def test_chunks_give_the_same_masks(self):
+        rng = np.random.default_rng(4)
+        save_file({"a.weight": rng.standard_normal((512, 256)).astype(np.float32)}, self.path("m.safetensors"))
+        whole = self.prune(self.path("m.safetensors"), nm="8:16", out="whole.safetensors")
+        chunked = self.prune(self.path("m.safetensors"), "--max-chunk-mb", "1", nm="8:16", out="chunked.safetensors")
+        np.testing.assert_array_equal(whole["a.weight"], chunked["a.weight"])
+        with open(self.path("whole.safetensors"), "rb") as a, open(self.path("chunked.safetensors"), "rb") as b:
+            self.assertEqual(a.read(), b.read())
+
+    def test_sharded_checkpoint_equals_single_file(self):
+        weights = model(np.random.default_rng(5))
+        names = sorted(weights)
+        shards = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
+        os.mkdir(self.path("sharded"))
+        weight_map = {}
+        for shard, keys in shards.items():
+            save_file({k: weights[k] for k in keys}, self.path("sharded/" + shard))
+            weight_map.update({k: shard for k in keys})
+        with open(self.path("sharded/model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, f)
+        save_file(weights, self.path("single.safetensors"))
+        self.prune(self.path("sharded"), out="a.safetensors")
+        self.prune(self.path("single.safetensors"), out="b.safetensors")
+        with open(self.path("a.safetensors"), "rb") as a, open(self.path("b.safetensors"), "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        self.prune(self.path("sharded/model.safetensors.index.json"), out="c.safetensors")
+
+    def test_apply_zeroes_exactly_and_keeps_bits(self):
+        for dtype in ("F32", "F16", "BF16"):
+            rng = np.random.default_rng(6)
+            weights = model(rng, np.float32)
+            if dtype == "BF16":
+                write_bf16(self.path("model.safetensors"), weights)
+            else:
+                save_file({k: v.astype(np.float16 if dtype == "F16" else np.float32) for k, v in weights.items()},
+                          self.path("model.safetensors"))
+            self.assertRuns("prune", "--input", self.path("model.safetensors"), "--apply", self.path("pruned.safetensors"),
+                            "--output", self.path("masks.safetensors"), "--quiet")
+            masks = load_file(self.path("masks.safetensors"))
+            with open(self.path("model.safetensors"), "rb") as f:
+                (n,) = struct.unpack("<Q", f.read(8))
+                hin = json.loads(f.read(n))
+                din = f.read()
+            with open(self.path("pruned.safetensors"), "rb") as f:
+                (n,) = struct.unpack("<Q", f.read(8))
+                hout = json.loads(f.read(n))
+                dout = f.read()
+            self.assertEqual({k for k in hin if k != "__metadata__"}, {k for k in hout if k != "__metadata__"})
+            width = {"F32": np.uint32, "F16": np.uint16, "BF16": np.uint16}[dtype]
+            for name in weights:
+                a, b = hin[name]["data_offsets"], hout[name]["data_offsets"]
+                self.assertEqual(hout[name]["dtype"], dtype)
+                bits_in = np.frombuffer(din[a[0]:a[1]], width).reshape(hin[name]["shape"])
+                bits_out = np.frombuffer(dout[b[0]:b[1]], width).reshape(hout[name]["shape"])
+                expected = np.where(masks[name] == 1, bits_in, 0) if name in masks else bits_in
+                np.testing.assert_array_equal(bits_out, expected, f"{dtype} {name}")
+
+
+class Selection(PruneTestCase):
+    def setUp(self):
+        super().setUp()
+        save_file(model(np.random.default_rng(7)), self.path("model.safetensors"))
+
+    def test_default_selects_linear_layers_only(self):
+        masks = self.prune(self.path("model.safetensors"), nm="8:16")
+        self.assertEqual(sorted(masks), LINEAR)  # k_proj 32x64 is a multiple of 16
+
+    def test_shape_not_a_multiple_of_m_is_skipped(self):
+        masks = self.prune(self.path("model.safetensors"), nm="3:64")
+        self.assertEqual(sorted(masks), [k for k in LINEAR if "q_proj" in k])  # 64x64; others have 96 or 32
+
+    def test_include_and_exclude(self):
+        masks = self.prune(self.path("model.safetensors"), "--include", "*.mlp.*", "--exclude", "*down_proj*")
+        self.assertEqual(sorted(masks), ["model.layers.0.mlp.up_proj.weight", "model.layers.1.mlp.up_proj.weight"])
+        masks = self.prune(self.path("model.safetensors"), "--include", "lm_head.weight", "--include", "*q_proj.weight")
+        self.assertEqual(sorted(masks), ["lm_head.weight", "model.layers.0.self_attn.q_proj.weight",
+                                         "model.layers.1.self_attn.q_proj.weight"])
+
+    def test_dry_run_lists_and_writes_nothing(self):
+        proc = self.assertRuns("prune", "--input", "model.safetensors", "--dry-run", "--output", "masks.safetensors",
+                               "--report", "r.json")
+        lines = proc.stdout.splitlines()
+        pruned = sorted(line.split()[1] for line in lines if line.startswith("  prune"))
+        skipped = {line.split()[1]: line for line in lines if line.startswith("  skip")}
+        self.assertEqual(pruned, LINEAR)
+        self.assertIn("(embedding)", skipped["model.embed_tokens.weight"])
+        self.assertIn("(output head)", skipped["lm_head.weight"])
+        self.assertIn("(norm)", skipped["model.norm.weight"])
+        self.assertIn("not a weight", skipped["model.layers.0.self_attn.q_proj.bias"])
+        self.assertOnlyFiles(["model.safetensors"])
+
+    def test_nothing_selected_is_an_error(self):
+        proc = self.run_tool("prune", "--input", "model.safetensors", "--include", "nothing*", "--output", "o.safetensors")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("no tensor is selected", proc.stderr)
+        self.assertOnlyFiles(["model.safetensors"])
+
+
+class Report(PruneTestCase):
+    def test_report_agrees_with_the_masks(self):
+        weights = model(np.random.default_rng(8))
+        save_file(weights, self.path("model.safetensors"))
+        self.assertRuns("prune", "--input", "model.safetensors", "--nm", "4:8", "--output", "masks.safetensors",
+                        "--report", "report.json", "--quiet")
+        with open(self.path("report.json")) as f:
+            report = json.load(f, parse_constant=lambda c: self.fail(f"{c} is not JSON"))
+        masks = load_file(self.path("masks.safetensors"))
+        self.assertEqual([t["name"] for t in report["tensors"]], sorted(masks))
+        for t in report["tensors"]:
+            w = np.abs(weights[t["name"]].astype(np.float64))
+            self.assertEqual(t["shape"], list(w.shape))
+            self.assertEqual(t["tiles"], w.size // 64)
+            self.assertEqual(t["feasible_tiles"], t["tiles"])
+            self.assertEqual((t["n_kept"], t["m"]), (4, 8))
+            self.assertAlmostEqual(t["objective"], float((w * masks[t["name"]]).sum()), delta=1e-4 * t["objective"])
+            self.assertAlmostEqual(t["total_score"], float(w.sum()), delta=1e-4 * t["total_score"])
+            self.assertGreaterEqual(t["seconds_solve"], 0)
+        totals = report["totals"]
+        self.assertEqual(totals["tiles"], sum(t["tiles"] for t in report["tensors"]))
+        self.assertEqual(totals["feasible_tiles"], totals["tiles"])
+        self.assertEqual(totals["tensors"], len(LINEAR))
+        self.assertEqual(totals["skipped"], len(weights) - len(LINEAR))
+        self.assertGreater(totals["peak_rss_mib"], 1)
+        self.assertGreater(totals["bytes_read"], 0)
+
+    def test_peak_memory_is_bounded_by_the_chunk(self):
+        rng = np.random.default_rng(9)
+        save_file({"big.weight": rng.standard_normal((4096, 4096)).astype(np.float32)}, self.path("m.safetensors"))
+        peaks = {}
+        for chunk in (4, 1024):
+            self.assertRuns("prune", "--input", "m.safetensors", "--output", f"o{chunk}.safetensors", "--report",
+                            f"r{chunk}.json", "--max-chunk-mb", chunk, "--quiet")
+            with open(self.path(f"r{chunk}.json")) as f:
+                peaks[chunk] = json.load(f)["totals"]["peak_rss_mib"]
+        # The tensor is 64 MiB of float32: a 4 MiB chunk must stay far below what holding it whole costs.
+        self.assertLess(peaks[4] + 64, peaks[1024], peaks)
+        with open(self.path("o4.safetensors"), "rb") as a, open(self.path("o1024.safetensors"), "rb") as b:
+            self.assertEqual(a.read(), b.read())
+
+
+class Wanda(PruneTestCase):
+    def setUp(self):
+        super().setUp()
+        rng = np.random.default_rng(10)
+        self.weights = {"l.0.fc.weight": rng.standard_normal((64, 96)).astype(np.float32),
+                        "l.1.fc.weight": rng.standard_normal((96, 64)).astype(np.float16)}
+        save_file(self.weights, self.path("model.safetensors"))
+        # Outlier channels, as in LLM activations, so Wanda's mask differs from the magnitude mask.
+        self.acts = {k: (rng.standard_normal((300, w.shape[1])) * rng.lognormal(0, 1.5, w.shape[1])).astype(np.float32)
+                     for k, w in self.weights.items()}
+
+    def expected(self, name, norms):
+        return self.reference_mask(np.abs(self.weights[name].astype(np.float32)) * norms.astype(np.float32), "2:4", name)
+
+    def test_norms_file(self):
+        norms = {k[:-len(".weight")]: np.linalg.norm(a.astype(np.float64), axis=0).astype(np.float32)
+                 for k, a in self.acts.items()}  # keyed by layer name
+        save_file(norms, self.path("norms.safetensors"))
+        masks = self.prune(self.path("model.safetensors"), "--activations", self.path("norms.safetensors"))
+        magnitude = self.prune(self.path("model.safetensors"), out="magnitude.safetensors")
+        for name in self.weights:
+            np.testing.assert_array_equal(masks[name], self.expected(name, norms[name[:-len(".weight")]]))
+            self.assertFalse(np.array_equal(masks[name], magnitude[name]), "Wanda scores change the mask")
+
+    def test_raw_activations_column_norms(self):
+        save_file(self.acts, self.path("acts.safetensors"))  # keyed by weight name, 2-D (samples, columns)
+        masks = self.prune(self.path("model.safetensors"), "--activations", self.path("acts.safetensors"))
+        for name, a in self.acts.items():
+            norms = np.linalg.norm(a.astype(np.float64), axis=0).astype(np.float32)
+            np.testing.assert_array_equal(masks[name], self.expected(name, norms))
+        # 3-D activations (batch, sequence, columns) are flattened to rows
+        save_file({k: a.reshape(3, 100, -1) for k, a in self.acts.items()}, self.path("acts3.safetensors"))
+        masks3 = self.prune(self.path("model.safetensors"), "--activations", self.path("acts3.safetensors"),
+                            out="m3.safetensors")
+        for name in self.acts:
+            np.testing.assert_array_equal(masks3[name], masks[name])
+
+    def test_missing_or_mismatched_statistics(self):
+        save_file({"l.0.fc": np.ones(96, np.float32)}, self.path("partial.safetensors"))
+        proc = self.run_tool("prune", "--input", "model.safetensors", "--activations", "partial.safetensors",
+                             "--output", "o.safetensors")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("l.1.fc.weight", proc.stderr)
+        save_file({"l.0.fc": np.ones(95, np.float32), "l.1.fc": np.ones(64, np.float32)}, self.path("bad.safetensors"))
+        proc = self.run_tool("prune", "--input", "model.safetensors", "--activations", "bad.safetensors",
+                             "--output", "o.safetensors")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("'l.0.fc'", proc.stderr)
+        self.assertOnlyFiles(["model.safetensors", "partial.safetensors", "bad.safetensors"])
+
+
+class BadInput(PruneTestCase):
+    """Every malformed checkpoint: exit 2, one line naming the file (and tensor), no output left."""
+
+    def setUp(self):
+        super().setUp()
+        rng = np.random.default_rng(11)
+        self.a = rng.standard_normal((16, 16)).astype(np.float32)
+        self.b = rng.standard_normal((16, 32)).astype(np.float32)
+        self.good = {"a.weight": {"dtype": "F32", "shape": [16, 16], "data_offsets": [0, 1024]},
+                     "b.weight": {"dtype": "F32", "shape": [16, 32], "data_offsets": [1024, 3072]}}
+        self.data = self.a.tobytes() + self.b.tobytes()
+
+    def assertFails(self, ckpt, *needles):
+        # An older output must be removed too: a failed run never leaves a stale mask behind.
+        with open(self.path("masks.safetensors"), "w") as f:
+            f.write("old")
+        before = sorted(set(os.listdir(self.dir)) - {"masks.safetensors", "report.json", "pruned.safetensors"})
+        proc = self.run_tool("prune", "--input", ckpt, "--output", "masks.safetensors", "--report", "report.json",
+                             "--apply", "pruned.safetensors")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertTrue(lines[0].startswith("tsenor: error: "), lines[0])
+        for needle in needles:
+            self.assertIn(needle, lines[0])
+        self.assertOnlyFiles(before)
+        return lines[0]
+
+    def test_good_file_is_accepted(self):
+        write_raw(self.path("good.safetensors"), self.good, self.data)
+        self.assertEqual(sorted(load_file(self.path("good.safetensors"))), ["a.weight", "b.weight"])
+        self.prune("good.safetensors")
+
+    def test_truncated(self):
+        write_raw(self.path("t.safetensors"), self.good, self.data[:-100])
+        self.assertFails("t.safetensors", "t.safetensors", "b.weight", "truncated")
+        with open(self.path("short.safetensors"), "wb") as f:
+            f.write(b"\x10\x00\x00")
+        self.assertFails("short.safetensors", "short.safetensors", "truncated")
+        with open(self.path("empty.safetensors"), "wb"):
+            pass
+        self.assertFails("empty.safetensors", "empty.safetensors")
+
+    def test_header_length_lies(self):
+        text = json.dumps(self.good).encode()
+        for lie, word in ((len(text) + 10 ** 6, "past the end"), (2 ** 63, "exceeds"), (len(text) - 5, "JSON")):
+            with open(self.path("lie.safetensors"), "wb") as f:
+                f.write(struct.pack("<Q", lie) + text + self.data)
+            self.assertFails("lie.safetensors", "lie.safetensors", word)
+
+    def test_malformed_json(self):
+        for text in (b'{"a.weight": {"dtype": "F32",', b"[1, 2, 3]", b'{"a.weight": 3}', b"\xff\xfe{}",
+                     b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {}}',
+                     b'{"a": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}',
+                     b'{"a.weight": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}',
+                     b'{"a.weight": {"dtype": "F32", "shape": [1], "data_offsets": [0]}}',
+                     b'{"__metadata__": {"x": 1}}'):
+            write_raw(self.path("bad.safetensors"), text, b"\0" * 4)
+            self.assertFails("bad.safetensors", "bad.safetensors")
+
+    def test_offsets_out_of_range(self):
+        h = json.loads(json.dumps(self.good))
+        h["b.weight"]["data_offsets"] = [1024, 4096]
+        h["b.weight"]["shape"] = [16, 48]
+        write_raw(self.path("o.safetensors"), h, self.data)
+        self.assertFails("o.safetensors", "o.safetensors", "tensor 'b.weight'", "out of range")
+
+    def test_overlapping_and_holes(self):
+        h = json.loads(json.dumps(self.good))
+        h["b.weight"]["data_offsets"] = [512, 2560]
+        write_raw(self.path("ov.safetensors"), h, self.data[:2560])
+        self.assertFails("ov.safetensors", "ov.safetensors", "b.weight", "overlap")
+        h["b.weight"]["data_offsets"] = [1040, 3088]
+        write_raw(self.path("hole.safetensors"), h, self.data[:1024] + b"\0" * 16 + self.data[1024:])
+        self.assertFails("hole.safetensors", "hole.safetensors", "b.weight", "hole")
+        write_raw(self.path("tail.safetensors"), self.good, self.data + b"\0" * 8)
+        self.assertFails("tail.safetensors", "tail.safetensors", "not part of any tensor")
+
+    def test_dtype_does_not_match_byte_size(self):
+        h = json.loads(json.dumps(self.good))
+        h["a.weight"]["dtype"] = "F16"
+        write_raw(self.path("d.safetensors"), h, self.data)
+        self.assertFails("d.safetensors", "d.safetensors", "tensor 'a.weight'", "F16", "512 bytes", "1024")
+        h["a.weight"]["dtype"] = "Q4"
+        write_raw(self.path("u.safetensors"), h, self.data)
+        self.assertFails("u.safetensors", "u.safetensors", "a.weight", "unknown dtype")
+
+    def test_missing_shard_and_broken_index(self):
+        os.mkdir(self.path("ck"))
+        write_raw(self.path("ck/s1.safetensors"), {"a.weight": self.good["a.weight"]}, self.data[:1024])
+        with open(self.path("ck/model.safetensors.index.json"), "w") as f:
+            json.dump({"weight_map": {"a.weight": "s1.safetensors", "b.weight": "s2.safetensors"}}, f)
+        self.assertFails("ck", "model.safetensors.index.json", "s2.safetensors", "b.weight", "missing")
+        with open(self.path("ck/model.safetensors.index.json"), "w") as f:
+            json.dump({"weight_map": {"a.weight": "s1.safetensors", "b.weight": "s1.safetensors"}}, f)
+        self.assertFails("ck", "s1.safetensors", "b.weight")
+        with open(self.path("ck/model.safetensors.index.json"), "w") as f:
+            f.write('{"weight_map": {"a.weight": ')
+        self.assertFails("ck", "model.safetensors.index.json", "malformed")
+
+    def test_nan_weights(self):
+        bad = self.a.copy()
+        bad[3, 4] = np.nan
+        write_raw(self.path("nan.safetensors"), self.good, bad.tobytes() + self.b.tobytes())
+        self.assertFails("nan.safetensors", "nan.safetensors", "a.weight", "NaN")
+
+    def test_interrupt_leaves_nothing(self):
+        rng = np.random.default_rng(12)
+        save_file({"big.weight": rng.standard_normal((4096, 4096)).astype(np.float32)}, self.path("m.safetensors"))
+        cmd = [TOOL, "prune", "--input", "m.safetensors", "--output", "o.safetensors", "--report", "r.json",
+               "--max-chunk-mb", "1", "--method", "tsenor", "--quiet"]
+        proc = subprocess.Popen(cmd, cwd=self.dir, env=env(), stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        self.assertIsNone(proc.poll(), "the run must still be going after 1 s for this test to mean anything")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 2, err)
+        self.assertIn("interrupted", err)
+        self.assertOnlyFiles(["m.safetensors"])
+
+
+class Mpi(PruneTestCase):
+    def setUp(self):
+        if not MPIEXEC:
+            self.skipTest("no --mpiexec (a build without TSENOR_ENABLE_MPI)")
+        super().setUp()
+
+    def test_one_and_two_ranks_write_the_same_bytes(self):
+        weights = model(np.random.default_rng(13))
+        write_bf16(self.path("model.safetensors"), weights)
+        outputs = {}
+        for ranks in (1, 2):  # (3 ranks on a 2-core machine: Kokkos warns of oversubscription)
+            self.assertRuns("prune", "--input", "model.safetensors", "--nm", "4:8", "--output", f"m{ranks}.safetensors",
+                            "--apply", f"p{ranks}.safetensors", "--report", f"r{ranks}.json", "--quiet", mpi=ranks)
+            with open(self.path(f"m{ranks}.safetensors"), "rb") as f, open(self.path(f"p{ranks}.safetensors"), "rb") as g:
+                outputs[ranks] = (f.read(), g.read())
+            with open(self.path(f"r{ranks}.json")) as f:
+                report = json.load(f)
+            self.assertEqual(report["ranks"], ranks)
+            self.assertEqual(len({t["rank"] for t in report["tensors"]}), min(ranks, len(LINEAR)))
+        self.assertEqual(outputs[1], outputs[2])
+        self.assertEqual(sorted(load_file(self.path("m2.safetensors"))), LINEAR)
+
+    def test_an_error_on_one_rank_fails_all_and_leaves_nothing(self):
+        good = np.random.default_rng(14).standard_normal((64, 64)).astype(np.float32)
+        bad = good.copy()
+        bad[5, 5] = np.inf
+        save_file({"a.weight": good, "b.weight": bad}, self.path("model.safetensors"))
+        proc = self.run_tool("prune", "--input", "model.safetensors", "--output", "o.safetensors", mpi=2)
+        self.assertNotEqual(proc.returncode, 0, proc.stderr)
+        ours = [line for line in proc.stderr.splitlines() if line.startswith("tsenor: error: ")]
+        self.assertEqual(len(ours), 1, proc.stderr)  # one rank reports, the other exits quietly (mpirun adds its note)
+        self.assertIn("tensor 'b.weight'", ours[0])
+        self.assertOnlyFiles(["model.safetensors"])
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tool", required=True)
+    parser.add_argument("--mpiexec")
+    args, rest = parser.parse_known_args()
+    TOOL = os.path.abspath(args.tool)
+    if args.mpiexec:
+        MPIEXEC = args.mpiexec
+    unittest.main(argv=[sys.argv[0], *rest])
