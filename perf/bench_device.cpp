@@ -20,6 +20,7 @@
 #include <sstream>
 #include <string>
 #include <tsenor/compat.hpp>
+#include <tsenor/io/json_text.hpp>
 #include <tsenor/io/npy.hpp>
 #include <tsenor/tsenor.hpp>
 #include <vector>
@@ -72,23 +73,6 @@ Pattern parse_pattern(const std::string& text) {
   if (colon == std::string::npos) throw std::invalid_argument("--patterns: '" + text + "' is not of the form N:M");
   return {text, static_cast<int>(parse_positive("--patterns N", text.substr(0, colon))),
           static_cast<int>(parse_positive("--patterns M", text.substr(colon + 1)))};
-}
-
-std::string json_escape(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\u%04x", c);
-      out += hex;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
 }
 
 // Sum of four uniforms from a counter hash: a bell-shaped magnitude, no library math.
@@ -190,9 +174,10 @@ int main(int argc, char** argv) {
         std::printf(
             "{\"bench\": \"device-resident\", \"exec\": \"%s\", \"scores\": \"%s\", \"rows\": %lld, "
             "\"cols\": %lld, \"nm\": \"%s\", \"method\": \"%s\", \"error\": \"%s\"}\n",
-            Exec::name(), json_escape(source).c_str(), static_cast<long long>(rows), static_cast<long long>(cols),
-            json_escape(nm).c_str(),
-            json_escape(method).c_str(), json_escape(what).c_str());
+            Exec::name(), tsenor::io::json_escape(source).c_str(), static_cast<long long>(rows),
+            static_cast<long long>(cols),
+            tsenor::io::json_escape(nm).c_str(),
+            tsenor::io::json_escape(method).c_str(), tsenor::io::json_escape(what).c_str());
         std::fflush(stdout);
         status = 1;
       };
@@ -232,8 +217,9 @@ int main(int argc, char** argv) {
                   "\"cols\": %lld, \"nm\": \"%s\", \"method\": \"%s\", \"repeat\": %d, \"seconds\": %.6f, \"tiles\": %lld, "
                   "\"feasible_tiles\": %lld, \"tiles_per_second\": %.1f, \"iterations\": %lld, "
                   "\"max_tile_iterations\": %d, \"tau\": %.17g, \"objective\": %.17g}\n",
-                  Exec::name(), json_escape(source).c_str(), static_cast<long long>(rows),
-                  static_cast<long long>(cols), json_escape(p.text).c_str(), json_escape(method).c_str(), repeat, best.seconds,
+                  Exec::name(), tsenor::io::json_escape(source).c_str(), static_cast<long long>(rows),
+                  static_cast<long long>(cols), tsenor::io::json_escape(p.text).c_str(),
+                  tsenor::io::json_escape(method).c_str(), repeat, best.seconds,
                   static_cast<long long>(best.tiles), static_cast<long long>(best.feasible_tiles),
                   best.tiles / best.seconds, static_cast<long long>(best.iterations),
                   static_cast<int>(best.max_tile_iterations), best.tau, best.objective);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "support/lemon_exact.hpp"
+#include "tsenor/io/json_text.hpp"
 #include "tsenor/io/npy.hpp"
 
 namespace {
@@ -54,24 +55,6 @@ Args parse_args(int argc, char** argv) {
   if (args.input.empty() || args.m <= 0)
     throw std::invalid_argument("usage: lemon_baseline scores.npy --nm N:M [--threads T] [--objectives out.bin]");
   return args;
-}
-
-// The path as a JSON string body: escapes quotes, backslashes and control characters.
-std::string json_escape(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\u%04x", c);
-      out += hex;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
 }
 
 // Writes doubles as raw little-endian float64.
@@ -132,7 +115,7 @@ int main(int argc, char** argv) try {
       "{\"solver\": \"lemon-network-simplex\", \"input\": \"%s\", \"rows\": %zu, \"cols\": %zu, \"n\": %d, "
       "\"m\": %d, \"threads\": %d, \"tiles\": %ld, \"seconds\": %.6f, \"tiles_per_second\": %.1f, "
       "\"objective_total\": %.17g}\n",
-      json_escape(args.input).c_str(), matrix.rows, matrix.cols, args.n, m, threads_used, tiles, seconds,
+      tsenor::io::json_escape(args.input).c_str(), matrix.rows, matrix.cols, args.n, m, threads_used, tiles, seconds,
       tiles / seconds, total);
   return 0;
 } catch (const std::exception& e) {

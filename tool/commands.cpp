@@ -15,6 +15,7 @@
 #include "backend.hpp"
 #include "example.hpp"
 #include "tsenor/compat.hpp"
+#include "tsenor/io/json_text.hpp"
 #include "tsenor/io/npy.hpp"
 #include "tsenor/tsenor.hpp"
 
@@ -22,25 +23,10 @@ namespace tsenor::tool {
 
 namespace {
 
+using io::json_string;
+
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 // JSON has no inf or nan: a sum that overflowed is written as null.
 std::string json_number(double v) {

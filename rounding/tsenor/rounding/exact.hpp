@@ -322,8 +322,9 @@ KOKKOS_INLINE_FUNCTION int exact_solve_tile(const Member& lanes, const TileMask&
                 return side ? kept[v * ld + p] && via_col(dist[m + p], v, p) == dist[v]
                             : !kept[p * ld + v - m] && via_row(dist[p], p, v - m) == dist[v];
               };
-              const int p =
-                  from + lanes::first(walk, m - from, [&](int q) { return state[side + from + q] == settled && tight(from + q); });
+              const int p = from + lanes::first(walk, m - from, [&](int q) {
+                              return state[side + from + q] == settled && tight(from + q);
+                            });
               // Tight predecessors already on the path, skipped: zero-cost cycles (ties).
               if (!cycle)
                 cycle = lanes::sum(walk, p - from, [&](int q) {

@@ -10,8 +10,8 @@
 namespace tsenor::rounding {
 
 /// For a deficient row i and column j, the kept (i2, j2) with (i, j2) and (i2, j) free that
-/// maximises A[i][j2] + A[i2][j] − A[i2][j2] (score has the mask's leading dimension); swapping it out adds one entry to row i and one
-/// to column j. Returns false when no such swap exists.
+/// maximises A[i][j2] + A[i2][j] − A[i2][j2] (score has the mask's leading dimension);
+/// swapping it out adds one entry to row i and one to column j. Returns false when no such swap exists.
 template <class Real>
 KOKKOS_INLINE_FUNCTION bool best_three_swap(const TileMask& mask, const Real* score, int i, int j) {
   const int m = mask.m, ld = mask.ld;
