@@ -204,7 +204,7 @@ def main():
              f"| read + BF16→float + scores | {t['seconds_read']:.2f} s ({t['read_gb_per_s']:.2f} GB/s, "
              f"page cache {'dropped: cold' if cold else 'not dropped: warm'}) |",
              f"| solve | {t['seconds_solve']:.2f} s ({t['tiles'] / max(t['seconds_solve'], 1e-9) / 1e6:.2f} M tiles/s) |",
-             f"| write masks | {t['seconds_write']:.2f} s |",
+             f"| write masks | {t['seconds_write']:.2f} s (+ {t['seconds_commit']:.2f} s fsync and rename) |",
              f"| I/O share (read + write) | {100 * (t['seconds_read'] + t['seconds_write']) / t['seconds']:.1f} % |",
              f"| end-to-end throughput | {t['end_to_end_gb_per_s']:.3f} GB/s of checkpoint |",
              f"| peak resident memory | {t['peak_rss_mib']:.0f} MiB (largest tensor {t['largest_tensor_mib']:.0f} MiB BF16) |",
