@@ -43,6 +43,14 @@ std::string printable(const std::string& text) {
   return text.size() > max_length ? out + "..." : out;
 }
 
+// A library message that may quote the file's bytes (nlohmann's parse errors do): printable ASCII only.
+std::string sanitized(const std::string& text) {
+  constexpr std::size_t max_length = 200;
+  std::string out;
+  for (const char c : text.substr(0, max_length)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  return text.size() > max_length ? out + "..." : out;
+}
+
 [[noreturn]] void fail(const std::string& path, const std::string& problem) {
   throw SafetensorsError(path + ": " + problem);
 }
@@ -94,7 +102,7 @@ class HeaderShapeCheck : public nlohmann::json_sax<json> {
     return true;
   }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
-    problem = std::string("malformed JSON header: ") + e.what();
+    problem = "malformed JSON header: " + sanitized(e.what());
     return false;
   }
 
@@ -118,7 +126,7 @@ json parse_json_checked(const std::string& text, const std::string& path) {
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
-    fail(path, std::string("malformed JSON header: ") + e.what());
+    fail(path, "malformed JSON header: " + sanitized(e.what()));
   }
 }
 
@@ -274,7 +282,7 @@ std::map<std::string, std::string> parse_safetensors_index(const std::string& js
   try {
     root = json::parse(json_text);
   } catch (const json::exception& e) {
-    fail(path, std::string("malformed JSON: ") + e.what());
+    fail(path, "malformed JSON: " + sanitized(e.what()));
   }
   if (!root.is_object() || !root.contains("weight_map") || !root["weight_map"].is_object())
     fail(path, "not a safetensors index: no \"weight_map\" object");

@@ -267,10 +267,11 @@ Output
   --report PATH       JSON report: per tensor (shape, tiles, N:M, objective, N-regular tiles,
                       iterations, read/solve/write seconds, rank) and totals (bytes read,
                       GB/s, seconds, peak resident memory of the largest rank).
-  --max-chunk-mb MB   bound on the scores held at once, in MiB of float32 (default 256); a
+  --max-chunk-mb MB   bound on the scores held at once, in MiB of float32 (default 64); a
                       larger tensor is processed in chunks of whole tile rows, which gives
-                      the same masks. Peak memory is about 3x this bound (raw weights,
-                      scores, masks and the solver's copy), plus the program.
+                      the same masks. Peak memory is about 2-3x this bound (raw weights,
+                      scores, mask, per-tile status), plus the program. Smaller chunks were
+                      also faster on CPUs (measured: README).
   --quiet, -q         no summary on stdout (progress is shown on stderr when it is a terminal)
 
 Every output is written to PATH.tmp.<pid> and renamed when the whole run has succeeded: a

@@ -30,7 +30,7 @@ struct Args {
   std::vector<std::string> include;   ///< prune: name patterns that replace the default selection
   std::vector<std::string> exclude;   ///< prune: name patterns removed from the selection
   bool dry_run = false;               ///< prune: list the selection, write nothing
-  long max_chunk_mb = 256;            ///< prune: scores held in memory at once, MiB of float32
+  long max_chunk_mb = 64;             ///< prune: scores held in memory at once, MiB of float32
 };
 
 /// Parses "N:M" (N kept per M); throws tsenor::Error on anything else.

@@ -508,7 +508,9 @@ int run_prune(const Args& args) {
     if (!error.empty()) throw Error(error);
     throw SilentFailure();
   }
+  const auto t_commit = Clock::now();
   if (comm.rank() == 0) commit();
+  const double commit_s = since(t_commit);
 
   // The report: per-tensor entries from every rank, in name order.
   json mine_json = {{"tensors", tensors}, {"peak_rss_mib", peak_rss_mib()},
@@ -583,6 +585,7 @@ int run_prune(const Args& args) {
                       {"seconds_read", sum.read},
                       {"seconds_solve", sum.solve},
                       {"seconds_write", sum.write},
+                      {"seconds_commit", commit_s},  // fsync and rename of the outputs, on rank 0
                       {"read_gb_per_s", sum.read > 0 ? sum.bytes_read / sum.read / 1e9 : 0.0},
                       {"end_to_end_gb_per_s", wall > 0 ? sum.bytes_read / wall / 1e9 : 0.0},
                       {"largest_tensor_mib", largest / 1048576.0},

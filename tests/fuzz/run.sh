@@ -6,8 +6,14 @@ set -euo pipefail
 fuzzer="$1"
 seconds="${2:-180}"
 here="$(cd "$(dirname "$0")" && pwd)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# KEEP_CORPUS=DIR keeps the grown corpus in DIR (to pick new seeds for tests/fuzz/corpus).
+if [ -n "${KEEP_CORPUS:-}" ]; then
+  work="$KEEP_CORPUS"
+  mkdir -p "$work"
+else
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+fi
 cp "$here"/corpus/* "$here"/regressions/* "$work"/ 2>/dev/null || true
 "$fuzzer" "$work" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
   -artifact_prefix="$here/regressions/" -print_final_stats=1
