@@ -141,7 +141,8 @@ build_gpu_kokkos() {
     make_cuda_include_links "$prefix/cuda-11.8-include"
     write_cuda_env "$prefix/bin/cuda-env"
   fi
-  if [ -f "$prefix/lib/cmake/Kokkos/KokkosConfig.cmake" ] || [ -f "$prefix/lib64/cmake/Kokkos/KokkosConfig.cmake" ]; then
+  if [ -f "$prefix/lib/cmake/Kokkos/KokkosConfig.cmake" ] ||
+     [ -f "$prefix/lib64/cmake/Kokkos/KokkosConfig.cmake" ]; then
     echo "$prefix"; return 0
   fi
   log "building Kokkos 3.4.01 ($gpu, $arch) into $prefix"
@@ -160,7 +161,10 @@ build_gpu_kokkos() {
       -DKokkos_ENABLE_CUDA_LAMBDA=ON -DKokkos_ARCH_AMPERE80=ON >&2
     "$prefix/bin/cuda-env" cmake --build "$work/kokkos-build" -j "$(nproc)" >&2
   else
-    HCC_AMDGPU_TARGET=gfx908 cmake "${common[@]}" -DCMAKE_CXX_COMPILER=hipcc -DKokkos_ENABLE_HIP=ON -DKokkos_ARCH_VEGA908=ON >&2
+    # HCC_AMDGPU_TARGET: hipcc calls without Kokkos' --amdgpu-target (CMake's compiler checks)
+    # would otherwise ask rocm_agent_enumerator, which fails without a GPU.
+    HCC_AMDGPU_TARGET=gfx908 cmake "${common[@]}" -DCMAKE_CXX_COMPILER=hipcc -DKokkos_ENABLE_HIP=ON \
+      -DKokkos_ARCH_VEGA908=ON >&2
     HCC_AMDGPU_TARGET=gfx908 cmake --build "$work/kokkos-build" -j "$(nproc)" >&2
   fi
   cmake --install "$work/kokkos-build" >&2
