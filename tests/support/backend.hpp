@@ -3,6 +3,7 @@
 #pragma once
 
 #include <Kokkos_Core.hpp>
+#include <tsenor/compat.hpp>
 #include <stdexcept>
 #include <string>
 
@@ -24,7 +25,7 @@ void with_backend(F&& f) {
   if (selected_backend == "cuda") return f(Kokkos::Cuda());
 #endif
 #ifdef KOKKOS_ENABLE_HIP
-  if (selected_backend == "hip") return f(Kokkos::HIP());
+  if (selected_backend == "hip") return f(tsenor::compat::HIP());
 #endif
   throw std::runtime_error("backend '" + selected_backend + "' is not enabled in this Kokkos");
 }
