@@ -11,23 +11,6 @@
 
 namespace tsenor::tool {
 
-inline void accumulate(Summary& total, const Summary& part) {
-  total.method = part.method;
-  total.tau = part.tau;
-  total.max_iterations = part.max_iterations;
-  total.tiles += part.tiles;
-  total.feasible_tiles += part.feasible_tiles;
-  total.converged_tiles += part.converged_tiles;
-  total.repaired_tiles += part.repaired_tiles;
-  total.padded_tiles += part.padded_tiles;
-  total.iterations += part.iterations;
-  if (part.max_tile_iterations > total.max_tile_iterations) total.max_tile_iterations = part.max_tile_iterations;
-  total.objective += part.objective;
-  total.total_score += part.total_score;
-  total.seconds += part.seconds;
-  total.device_bytes = part.device_bytes > total.device_bytes ? part.device_bytes : total.device_bytes;
-}
-
 // Solves strips of whole tile rows, one call each, to show progress on a terminal: 4M entries
 // on the host, on a GPU as many as fit in the device memory bound (one chunk of the library's
 // host-data call). Tiles are independent, so the mask does not depend on the strip height.

@@ -174,6 +174,19 @@ Summary summarize(const ExecSpace& exec, const Kokkos::View<TileStatus*, typenam
 
 }  // namespace detail
 
+/// Adds the summary of a part of a matrix (a strip or chunk of tile rows) to `total`: counts,
+/// totals and seconds add up, device_bytes is the larger, method, τ and the cap are the part's.
+/// Shape fields (n, m, rows, cols) are left to the caller.
+inline void accumulate(Summary& total, const Summary& part) {
+  detail::add_to(total, part);
+  total.tiles += part.tiles;
+  total.method = part.method;
+  total.tau = part.tau;
+  total.max_iterations = part.max_iterations;
+  total.seconds += part.seconds;
+  total.device_bytes = std::max(total.device_bytes, part.device_bytes);
+}
+
 /// Computes the transposable N:M mask of `scores` into `mask` (1 = kept): in every M×M tile,
 /// exactly N kept entries per row and per column, maximising the kept score (options.n counts
 /// the KEPT entries). Scores must be finite and ≥ 0 (e.g. |W| or a Wanda score).
@@ -360,12 +373,7 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
       const Summary part = compute_mask(exec, s, k, options);
       Kokkos::deep_copy(exec, Kokkos::subview(host_mask, rows_here, Kokkos::ALL()), k);
       exec.fence();
-      detail::add_to(total, part);
-      total.tiles += part.tiles;
-      total.method = part.method;
-      total.tau = part.tau;
-      total.max_iterations = part.max_iterations;
-      total.device_bytes = std::max(total.device_bytes, part.device_bytes);
+      accumulate(total, part);
     }
     total.n = options.n;
     total.m = m;
