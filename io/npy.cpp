@@ -54,14 +54,15 @@ constexpr ElementType supported_types[] = {
     {"|u1", DType::uint8, 1, false},   {"<u1", DType::uint8, 1, false},   {"|b1", DType::uint8, 1, true},
 };
 
-const ElementType& element_type(const std::string& descr, const std::string& path) {
+// `expected`: what the caller reads, for the message ("'<f2', '<f4' or '<f8'").
+const ElementType& element_type(const std::string& descr, const std::string& path, const char* expected) {
   for (const ElementType& type : supported_types)
     if (descr == type.descr) return type;
   for (const ElementType& type : supported_types)
     if (descr.size() == 3 && descr[0] == '>' && descr.compare(1, 2, type.descr + 1) == 0)
       fail(path, "big-endian dtype '" + descr + "' is not supported; save it with a.astype('<" + descr.substr(1) +
                      "')");
-  fail(path, "unsupported dtype '" + printable(descr) + "'; expected '<f2', '<f4', '<f8', '|u1' or '|b1'");
+  fail(path, "unsupported dtype '" + printable(descr) + "'; expected " + expected);
 }
 
 struct HeaderDict {
@@ -212,7 +213,12 @@ void read_bytes(std::ifstream& in, void* dst, std::size_t count, const std::stri
 // Opens path, checks the header and that the data size matches the shape exactly, and leaves `in` at the data.
 // Sizes are checked against the file before anything is allocated, so a lying header cannot trigger a huge
 // allocation.
-Header open_npy(std::ifstream& in, const std::string& path) {
+Header open_npy(std::ifstream& in, const std::string& path, const char* expected) {
+  try {
+    ::close(open_input(path));  // refuses a FIFO (which would block the open below forever), a device, a directory
+  } catch (const FileError& e) {
+    throw NpyError(e.what());
+  }
   in.open(path, std::ios::binary);
   if (!in) fail(path, std::string("cannot open: ") + std::strerror(errno));
   in.seekg(0, std::ios::end);
@@ -239,7 +245,7 @@ Header open_npy(std::ifstream& in, const std::string& path) {
   read_bytes(in, text.data(), text.size(), path);
 
   const HeaderDict dict = HeaderParser(text, path).parse();
-  const ElementType& type = element_type(dict.descr, path);
+  const ElementType& type = element_type(dict.descr, path, expected);
   if (dict.shape.size() != 2) fail(path, "shape " + shape_text(dict.shape) + " is not 2-D");
   const Header header{&type, dict.fortran_order, dict.shape[0], dict.shape[1]};
 
@@ -322,7 +328,7 @@ std::string npy_header_u8(std::size_t rows, std::size_t cols) {
 
 Matrix read_npy_matrix(const std::string& path) {
   std::ifstream in;
-  const Header header = open_npy(in, path);
+  const Header header = open_npy(in, path, "float scores ('<f2', '<f4' or '<f8')");
   Matrix matrix;
   matrix.rows = header.rows;
   matrix.cols = header.cols;
@@ -345,7 +351,7 @@ Matrix read_npy_matrix(const std::string& path) {
 
 std::vector<std::uint8_t> read_npy_mask(const std::string& path, std::size_t& rows, std::size_t& cols) {
   std::ifstream in;
-  const Header header = open_npy(in, path);
+  const Header header = open_npy(in, path, "a uint8 or bool mask ('|u1' or '|b1')");
   if (header.type->dtype != DType::uint8)
     fail(path, std::string("holds ") + dtype_name(header.type->dtype) + " ('" + header.type->descr +
                    "'), expected a uint8 or bool mask ('|u1' or '|b1')");
@@ -357,27 +363,22 @@ std::vector<std::uint8_t> read_npy_mask(const std::string& path, std::size_t& ro
   return mask;
 }
 
-void write_npy_u8(const std::string& path, std::size_t rows, std::size_t cols, const std::uint8_t* data) {
+void write_npy_u8(OutputFile& file, std::size_t rows, std::size_t cols, const std::uint8_t* data) {
   if (cols != 0 && rows > std::numeric_limits<std::size_t>::max() / cols)
-    fail(path, "shape (" + std::to_string(rows) + ", " + std::to_string(cols) + ") is too large to address");
+    throw NpyError("shape (" + std::to_string(rows) + ", " + std::to_string(cols) + ") is too large to address");
   const std::string header = npy_header_u8(rows, cols);
-  const std::size_t count = rows * cols;
-  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
+  file.append(header.data(), header.size());
+  file.append(data, rows * cols);
+}
 
-  std::FILE* file = std::fopen(temporary.c_str(), "wb");
-  if (!file) fail(path, "cannot create '" + temporary + "': " + std::strerror(errno));
-  const auto give_up = [&](const std::string& step, int error) {
-    std::remove(temporary.c_str());
-    fail(path, step + ": " + std::strerror(error));
-  };
-  if (std::fwrite(header.data(), 1, header.size(), file) != header.size() ||
-      (count != 0 && std::fwrite(data, 1, count, file) != count)) {
-    const int error = errno;
-    std::fclose(file);
-    give_up("cannot write '" + temporary + "'", error);
+void write_npy_u8(const std::string& path, std::size_t rows, std::size_t cols, const std::uint8_t* data) {
+  try {
+    OutputFile file(check_output("", path), ::getpid(), 0, true);
+    write_npy_u8(file, rows, cols, data);
+    file.commit();
+  } catch (const FileError& e) {
+    throw NpyError(e.what());
   }
-  if (std::fclose(file) != 0) give_up("cannot write '" + temporary + "'", errno);
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) give_up("cannot rename '" + temporary + "' to it", errno);
 }
 
 }  // namespace tsenor::io

@@ -1,5 +1,7 @@
 #include "tsenor/io/safetensors.hpp"
 
+#include "tsenor/io/files.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -299,12 +301,15 @@ std::map<std::string, std::string> parse_safetensors_index(const std::string& js
 }
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) fail(path, "cannot open: " + errno_text());
+  try {
+    fd_ = open_input(path);
+  } catch (const FileError& e) {
+    throw SafetensorsError(e.what());
+  }
   struct stat st {};
-  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::fstat(fd_, &st) != 0) {
     ::close(fd_);
-    fail(path, "not a regular file");
+    fail(path, "cannot stat: " + errno_text());
   }
   file_size_ = static_cast<std::uint64_t>(st.st_size);
   try {
@@ -389,6 +394,12 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
     files_.push_back(std::make_unique<SafetensorsFile>(single));
     for (const TensorInfo& t : files_.back()->header().tensors) tensors_.push_back({files_.back().get(), &t});
   } else {
+    index_ = index;
+    try {
+      ::close(open_input(index));  // a FIFO or directory named .json is refused, never waited on
+    } catch (const FileError& e) {
+      throw SafetensorsError(e.what());
+    }
     std::ifstream in(index, std::ios::binary);
     if (!in) fail(index, "cannot open: " + errno_text());
     std::stringstream text;
@@ -483,57 +494,6 @@ SafetensorsLayout plan_safetensors(const std::vector<OutputTensor>& tensors,
   for (std::uint64_t r : relative) layout.offsets.push_back(layout.header.size() + r);
   layout.file_size = layout.header.size() + at;
   return layout;
-}
-
-OutputFile::OutputFile(const std::string& final_path, const std::string& temp_path, std::uint64_t size, bool create)
-    : final_path_(final_path), temp_path_(temp_path), owner_(create) {
-  fd_ = ::open(temp_path.c_str(), create ? (O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC) : (O_WRONLY | O_CLOEXEC), 0644);
-  if (fd_ < 0) fail(final_path, "cannot create the temporary file " + temp_path + ": " + errno_text());
-  if (create && ::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
-    const std::string why = errno_text();
-    discard();
-    fail(final_path, "cannot size the temporary file: " + why);
-  }
-}
-
-OutputFile::~OutputFile() {
-  if (!done_) discard();
-}
-
-void OutputFile::write_at(std::uint64_t offset, const void* data, std::uint64_t bytes) {
-  const char* src = static_cast<const char*>(data);
-  while (bytes > 0) {
-    const std::size_t step = bytes > (1u << 30) ? (1u << 30) : static_cast<std::size_t>(bytes);
-    const ssize_t put = ::pwrite(fd_, src, step, static_cast<off_t>(offset));
-    if (put < 0 && errno == EINTR) continue;
-    if (put <= 0) fail(final_path_, "write error: " + errno_text());
-    src += put;
-    offset += static_cast<std::uint64_t>(put);
-    bytes -= static_cast<std::uint64_t>(put);
-  }
-}
-
-void OutputFile::commit() {
-  if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
-    fd_ = -1;
-    const std::string why = errno_text();
-    discard();
-    fail(final_path_, "cannot flush: " + why);
-  }
-  fd_ = -1;
-  if (owner_ && std::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
-    const std::string why = errno_text();
-    discard();
-    fail(final_path_, "cannot rename the temporary file onto it: " + why);
-  }
-  done_ = true;
-}
-
-void OutputFile::discard() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-  if (owner_) std::remove(temp_path_.c_str());
-  done_ = true;
 }
 
 }  // namespace tsenor::io

@@ -7,16 +7,21 @@ Every mask the tool writes is checked here, in numpy, independently of the tool'
 uint8, the input's shape, and every M x M tile exactly N-regular (N = kept per row and column).
 At 2:4 the exact method is also checked against brute force over all 90 transposable tiles, also
 for scores at the ends of each dtype's range; --report must be strict JSON that agrees with the mask.
-Bad input must give exit status 2, exactly one line 'tsenor: error: ...' on stderr, and leave no
-mask, report or temporary file behind, also when an older mask was there before the run.
+Bad input must give exit status 2, exactly one line 'tsenor: error: ...' on stderr, create no file,
+and leave an older mask or report at the output paths exactly as it was. OutputSafety tests each
+clause of the rule that a run never deletes or replaces a file it did not create (README, "Your
+files are safe").
 """
 import argparse
 import itertools
 import json
 import os
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 import numpy as np
@@ -244,11 +249,19 @@ class ExtremeScores(ToolTestCase):
                 np.testing.assert_allclose(tile_objectives(scores, mask, 4), optimal_2_4(scores), rtol=1e-6)
 
     def test_report_is_json_when_the_total_overflows(self):
-        # Every tile sum is finite, the sum over all tiles is not: the report must still be JSON.
-        path = self.save("w.npy", np.full((32, 32), 1e307))
-        self.mask(path, 2, 4, "--report", self.path("r.json"))
+        # Every tile sum is finite, the sum over all tiles is not: the report must still be JSON, and the kept
+        # share a number (summed again in a wider type), not NaN.
+        w = np.random.default_rng(14).uniform(0.5, 1.0, (32, 32)) * 1e307
+        path = self.save("w.npy", w)
+        mask = self.mask(path, 2, 4, "--report", self.path("r.json"))
         r = self.report(self.path("r.json"))
         self.assertEqual(r["feasible_tiles"], 64)
+        self.assertIsNone(r["total_score"])
+        expected = float((w / 1e307 * mask).sum() / (w / 1e307).sum())
+        self.assertAlmostEqual(r["kept_score_fraction"], expected, places=12)
+        summary = self.assertRuns("mask", "--input", path, "--nm", "2:4").stdout
+        self.assertIn(f"kept      {100 * expected:.4f}% of the total score (the score sums exceed", summary)
+        self.assertNotIn("nan", summary.lower())
 
 
 class Backends(ToolTestCase):
@@ -275,6 +288,11 @@ class ZeroPad(ToolTestCase):
         self.assertTrue(regular_tiles(mask[:28, :20], 2, 4).all(), "an interior tile is not N-regular")
         r = self.report(report)
         self.assertEqual((r["tiles"], r["padded_tiles"]), (8 * 6, 8 + 6 - 1))
+        # A cropped border tile is not N-regular: it is counted as padded, not as N-regular.
+        self.assertEqual(r["feasible_tiles"], int(regular_tiles(mask[:28, :20], 2, 4).sum()))
+        self.assertEqual((r["feasible_tiles"], r["invalid_tiles"]), (7 * 5, 0))
+        summary = self.assertRuns("mask", "--input", path, "--nm", "2:4", "--zero-pad").stdout
+        self.assertRegex(summary, r"tiles\s+48, N-regular 35, cropped border tiles 13 \(at most 2 per row and column\)")
         self.assertVerifies(self.path("mask.npy"), 2, 4, "--zero-pad")
 
         proc = self.run_tool("verify", "--mask", self.path("mask.npy"), "--nm", "2:4")
@@ -347,28 +365,31 @@ class BadInput(ToolTestCase):
             f.write("0.5, 1.5, 2.5\n3.5, 4.5, 5.5\n" * 8)
 
     def assertFailsCleanly(self, *args, expect=None):
-        """Runs 'tsenor mask ARGS' (adding --output and --report unless ARGS has --output) over stale files."""
+        """Runs 'tsenor mask ARGS' (adding --output and --report unless ARGS has --output) over older outputs:
+        exit 2, one error line, no new file, and the older outputs byte for byte as they were."""
         out, report = self.path("out.npy"), self.path("out.json")
         tail = [] if "--output" in args else ["--output", out, "--report", report]
-        stale = [out, report] if tail else [out]
-        before = set(os.listdir(self.dir))
-        for path in stale:
+        older = [out, report] if tail else [out]
+        for path in older:
             with open(path, "wb") as f:
-                f.write(b"a stale result from an earlier run")
+                f.write(b"the result of an earlier run: " + path.encode())
+        before = set(os.listdir(self.dir))
         proc = self.run_tool("mask", *args, *tail)
         self.assertEqual(proc.returncode, 2, f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
         lines = proc.stderr.splitlines()
         self.assertEqual(len(lines), 1, f"expected one line on stderr, got: {proc.stderr!r}")
         self.assertTrue(lines[0].startswith("tsenor: error: "), lines[0])
+        self.assertNotRegex(lines[0], r"\[\w+\.[ch]pp:\d+\]", "a source location in a user-facing message")
         if expect:
             self.assertRegex(lines[0], expect)
         for crash in ("Traceback", "terminate called", "Segmentation", "Aborted", "what():"):
             self.assertNotIn(crash, proc.stderr + proc.stdout)
-        leftovers = sorted(set(os.listdir(self.dir)) - before)
-        for path in stale:  # clean up for the next case, whatever this one left
-            if os.path.exists(path):
-                os.remove(path)
-        self.assertEqual(leftovers, [], "a stale mask/report or a temporary file is left behind")
+        self.assertEqual(sorted(set(os.listdir(self.dir)) - before), [], "a failed run created a file")
+        for path in older:
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), b"the result of an earlier run: " + path.encode(),
+                                 f"a failed run changed {path}")
+            os.remove(path)
 
     def test_bad_scores_and_files(self):
         self.write_inputs()
@@ -377,13 +398,13 @@ class BadInput(ToolTestCase):
             (["--input", "nan.npy", "--scores"], "NaN"),
             (["--input", "inf.npy"], "infinite"),
             (["--input", "inf.npy", "--scores"], "infinite"),
-            (["--input", "odd_shape.npy"], "not a multiple of M"),
-            (["--input", "good.npy", "--nm", "3:5"], "not a multiple of M"),
+            (["--input", "odd_shape.npy"], "odd_shape.npy: shape 30x22 is not a multiple of M = 4 .*--zero-pad"),
+            (["--input", "good.npy", "--nm", "3:5"], "not a multiple of M .*--zero-pad"),
             (["--input", "three_d.npy"], "not 2-D"),
             (["--input", "one_d.npy"], "not 2-D"),
             (["--input", "truncated.npy"], "truncated"),
             (["--input", "not_npy.npy"], "not a .npy file"),
-            (["--input", "int32.npy"], "unsupported dtype"),
+            (["--input", "int32.npy"], r"unsupported dtype '<i4'; expected float scores \('<f2', '<f4' or '<f8'\)$"),
             (["--input", "big_endian.npy"], "big-endian"),
             (["--input", "missing.npy"], "cannot open"),
         ]
@@ -403,6 +424,10 @@ class BadInput(ToolTestCase):
             (["--nm", ":4"], "N:M"),
             (["--nm", "a:b"], "'a'"),
             (["--nm", "2:4:8"], "'4:8'"),
+            (["--nm", "2:4 "], "'4 '"),
+            (["--nm", " 2:4"], "' 2'"),
+            (["--tau", " 5"], "--tau"),
+            (["--threads", "513"], "--threads: '513' is not an integer in 1..512"),
             (["--method", "best"], "unknown method"),
             (["--backend", "cuda"], "--backend"),
             (["--device-memory", "0"], "--device-memory"),
@@ -418,18 +443,6 @@ class BadInput(ToolTestCase):
             self.assertFailsCleanly("--input", good, "--output", self.path("out.npy"), "--nm", "--quiet",
                                     expect="N:M")
 
-    def test_a_failed_run_never_deletes_the_input(self):
-        # A path after --output that the parser read as something else, and --output == --input,
-        # must leave the user's file alone.
-        w = self.save("W.npy", np.ones((8, 8), np.float32))
-        w10 = self.save("W10.npy", np.ones((10, 10), np.float32))
-        for args in (["--input", "--output", w], ["--input", w10, "--output", w10, "--nm", "2:4"],
-                     ["--input", w, "--report", w, "--nm", "2:4"]):
-            with self.subTest(args=" ".join(args)):
-                proc = self.run_tool("mask", *args)
-                self.assertEqual(proc.returncode, 2, proc.stderr)
-                self.assertTrue(os.path.exists(w) and os.path.exists(w10), "an input file was deleted")
-
     def test_verify_usage_errors(self):
         self.write_inputs()
         for args, expect in ((["--nm", "2:4"], "--mask"), (["--mask", self.path("good.npy")], "--nm"),
@@ -440,6 +453,193 @@ class BadInput(ToolTestCase):
                 self.assertEqual(proc.returncode, 2, proc.stderr)
                 self.assertEqual(len(proc.stderr.splitlines()), 1, proc.stderr)
                 self.assertRegex(proc.stderr, "^tsenor: error: .*" + expect)
+
+
+class OutputSafety(ToolTestCase):
+    """A run never deletes or replaces a file it did not create, except the one it was asked to write, and only
+    after it finished that file. One test per clause of the README's rule, with the reproductions of issue 8."""
+
+    def setUp(self):
+        super().setUp()
+        self.w = self.save("W.npy", random_weights((32, 32), seed=21))
+        self.w_bytes = self.read(self.w)
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def assertRefused(self, args, expect, untouched=(), cwd=None):
+        """Exit 2 with one error line matching `expect`; every path in `untouched` keeps its bytes (or stays a
+        directory / device); no file appears in the test directory."""
+        kept = {p: (self.read(p) if os.path.isfile(p) else os.stat(p).st_mode) for p in untouched}
+        before = set(os.listdir(self.dir))
+        proc = run_tool(*args, cwd=cwd or self.dir)
+        self.assertEqual(proc.returncode, 2, f"tsenor {' '.join(args)}\n{proc.stdout}\n{proc.stderr}")
+        self.assertEqual(len(proc.stderr.splitlines()), 1, proc.stderr)
+        self.assertRegex(proc.stderr, "^tsenor: error: .*" + expect)
+        for p, old in kept.items():
+            self.assertEqual(self.read(p) if os.path.isfile(p) else os.stat(p).st_mode, old, f"{p} was changed")
+        self.assertEqual(sorted(set(os.listdir(self.dir)) - before), [], "a refused run created a file")
+        return proc
+
+    def test_a_failed_run_never_touches_an_input_named_as_output(self):
+        # The reproductions: a typo in --nm or an unknown option with --output ./W.npy used to delete W.npy.
+        for extra in (["--nm", "2:4x"], ["--bogus"], ["--nm", "2:4"]):
+            with self.subTest(extra=extra):
+                self.assertRefused(["mask", "--input", "W.npy", "--output", "./W.npy", *extra], "", [self.w])
+        with self.subTest("the parser reads the path after --output as the value of --input"):
+            self.assertRefused(["mask", "--input", "--output", self.w], "", [self.w])
+
+    def test_outputs_are_compared_with_the_input_by_identity(self):
+        os.link(self.w, self.path("hard.npy"))
+        os.symlink("W.npy", self.path("soft.npy"))
+        os.mkdir(self.path("sub"))
+        for option, path in (("--output", "./W.npy"), ("--output", "sub/../W.npy"), ("--output", self.w),
+                             ("--output", "hard.npy"), ("--output", "soft.npy"), ("--report", "W.npy"),
+                             ("--report", "soft.npy")):
+            with self.subTest(option=option, path=path):
+                self.assertRefused(["mask", "--input", "W.npy", option, path, "--quiet"],
+                                   f"{option} {path}: is the --input file .*refusing to write over an input", [self.w])
+
+    def test_outputs_are_compared_with_each_other(self):
+        for out, report in (("m.npy", "m.npy"), ("m.npy", "./m.npy")):
+            with self.subTest(out=out, report=report):
+                self.assertRefused(["mask", "--input", "W.npy", "--output", out, "--report", report],
+                                   "is also named by --report")
+        with open(self.path("m.npy"), "wb") as f:
+            f.write(b"older")
+        self.assertRefused(["mask", "--input", "W.npy", "--output", "m.npy", "--report", "m.npy"],
+                           "is also named by --report", [self.path("m.npy")])
+
+    def test_without_input_an_existing_output_is_not_replaced_by_the_example(self):
+        self.assertRefused(["mask", "--output", "W.npy"], "exists and no --input was given", [self.w])
+        self.assertRuns("mask", "--output", "new.npy", "--quiet")  # a new file is fine
+        self.assertEqual(np.load(self.path("new.npy")).shape, (1024, 1024))
+
+    def test_outputs_that_are_not_regular_files_are_refused(self):
+        os.mkdir(self.path("empty_dir"))
+        os.mkfifo(self.path("fifo"))
+        os.symlink("nowhere.npy", self.path("dangling.npy"))
+        for option in ("--output", "--report"):
+            for path, expect in (("empty_dir", "exists and is a directory"), ("fifo", "exists and is a FIFO"),
+                                 ("dangling.npy", "symbolic link to a file that does not exist"),
+                                 ("empty_dir/", "names a directory")):
+                with self.subTest(option=option, path=path):
+                    self.assertRefused(["mask", "--input", "W.npy", option, path], expect,
+                                       [self.path("empty_dir"), self.path("fifo")])
+        self.assertTrue(os.path.isdir(self.path("empty_dir")) and stat.S_ISFIFO(os.stat(self.path("fifo")).st_mode))
+        self.assertTrue(os.path.islink(self.path("dangling.npy")) and not os.path.exists(self.path("nowhere.npy")))
+
+    def test_a_character_device_is_written_in_place_never_replaced(self):
+        before = os.stat("/dev/null")
+        proc = self.assertRuns("mask", "--input", "W.npy", "--output", "/dev/null", "--report", "/dev/null")
+        self.assertIn("mask      /dev/null", proc.stdout)
+        after = os.stat("/dev/null")
+        self.assertTrue(stat.S_ISCHR(after.st_mode))
+        self.assertEqual((after.st_ino, after.st_rdev, after.st_mode), (before.st_ino, before.st_rdev, before.st_mode))
+        self.assertEqual(os.listdir(self.dir), ["W.npy"])
+        self.assertEqual(os.listdir("/dev").count("null.tmp." + str(os.getpid())), 0)
+
+    def test_a_symlink_output_replaces_its_target_and_stays_a_link(self):
+        os.mkdir(self.path("store"))
+        with open(self.path("store/mask.npy"), "wb") as f:
+            f.write(b"older mask")
+        os.symlink("store/mask.npy", self.path("link.npy"))
+        self.assertRuns("mask", "--input", "W.npy", "--output", "link.npy", "--quiet")
+        self.assertTrue(os.path.islink(self.path("link.npy")))
+        self.assertRegular(np.load(self.path("store/mask.npy")), 2, 4)
+        self.assertEqual(sorted(os.listdir(self.path("store"))), ["mask.npy"])
+
+    def test_a_replaced_output_keeps_its_permissions(self):
+        out = self.path("m.npy")
+        with open(out, "wb") as f:
+            f.write(b"older")
+        os.chmod(out, 0o640)
+        self.assertRuns("mask", "--input", "W.npy", "--output", out, "--quiet")
+        self.assertEqual(stat.S_IMODE(os.stat(out).st_mode), 0o640)
+        self.assertRegular(np.load(out), 2, 4)
+
+    def test_output_directories_are_checked_before_the_input_is_read(self):
+        # The input is bad too: the error about the output comes first, before any reading.
+        nan = random_weights((32, 32), seed=22)
+        nan[0, 0] = np.nan
+        self.save("nan.npy", nan)
+        for option in ("--output", "--report"):
+            with self.subTest(option=option):
+                self.assertRefused(["mask", "--input", "nan.npy", option, "no/such/dir/m.npy"],
+                                   f"{option} no/such/dir/m.npy: the directory no/such/dir does not exist")
+
+    def test_non_regular_inputs_are_refused_without_waiting(self):
+        os.mkfifo(self.path("fifo.npy"))
+        os.symlink("fifo.npy", self.path("to_fifo.npy"))
+        os.mkdir(self.path("dir.npy"))
+        for name, expect in (("fifo.npy", "is a FIFO"), ("to_fifo.npy", "is a FIFO"), ("dir.npy", "directory")):
+            with self.subTest(input=name):
+                start = time.monotonic()
+                self.assertRefused(["mask", "--input", name, "--output", "m.npy"], f"{name}: .*{expect}")
+                self.assertLess(time.monotonic() - start, 30)
+        proc = run_tool("verify", "--mask", "fifo.npy", "--nm", "2:4", cwd=self.dir)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("is a FIFO", proc.stderr)
+
+    def test_stale_temporaries_of_dead_runs_are_removed_live_ones_kept(self):
+        dead = subprocess.Popen(["true"])
+        dead.wait()  # its pid is gone (and not reused within this test in practice)
+        stale = self.path(f"m.npy.tmp.{dead.pid}")
+        live = self.path(f"m.npy.tmp.{os.getpid()}")
+        unrelated = self.path("m.npy.tmp.notapid")
+        for path in (stale, live, unrelated):
+            with open(path, "wb") as f:
+                f.write(b"left over")
+        proc = run_tool("mask", "--input", "W.npy", "--output", "m.npy", "--quiet", cwd=self.dir)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertFalse(os.path.exists(stale))
+        self.assertTrue(os.path.exists(live) and os.path.exists(unrelated))
+        self.assertIn(f"removed {stale}", proc.stderr)
+        self.assertIn(f"left {live} alone", proc.stderr)
+
+    def test_threads_beyond_what_kokkos_runs_are_an_error_not_a_crash(self):
+        self.assertRefused(["mask", "--threads", "600"], "--threads")
+        for variable in ("OMP_NUM_THREADS", "KOKKOS_NUM_THREADS"):
+            with self.subTest(variable=variable):
+                env = dict(os.environ, OMP_PROC_BIND="false", **{variable: "600"})
+                proc = subprocess.run([TOOL, "mask", "--quiet"], capture_output=True, text=True, env=env,
+                                      cwd=self.dir, timeout=120)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertRegex(proc.stderr, f"^tsenor: error: {variable}=600: .*at most 512 threads")
+
+    def test_kokkos_warnings_stay_off_stdout(self):
+        # Four threads on a machine with fewer cores makes Kokkos warn; stdout must stay the command's own.
+        proc = run_tool("mask", "--threads", "4", "--quiet", cwd=self.dir)
+        self.assertEqual((proc.returncode, proc.stdout), (0, ""), proc.stderr)
+        proc = run_tool("mask", "--threads", "4", cwd=self.dir)
+        self.assertTrue(proc.stdout.startswith("tsenor mask: built-in example"), proc.stdout)
+
+    def interrupt(self, sig):
+        """Runs a long mask over an older output, sends `sig` once the solve runs; returns (process, stderr)."""
+        big = self.save("big.npy", random_weights((1024, 1024), seed=23))
+        out = self.path("m.npy")
+        with open(out, "wb") as f:
+            f.write(b"older mask")
+        cmd = [TOOL, "mask", "--input", big, "--output", out, "--report", self.path("r.json"), "--method", "tsenor",
+               "--iterations", "1000000", "--tolerance", "0", "--backend", "serial", "--quiet"]
+        env = dict(os.environ, OMP_PROC_BIND="false")
+        proc = subprocess.Popen(cmd, cwd=self.dir, env=env, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        self.assertIsNone(proc.poll(), "the run must still be going for this test to mean anything")
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"older mask")
+        self.assertEqual(sorted(os.listdir(self.dir)), ["W.npy", "big.npy", "m.npy"], "a temporary file is left")
+        return proc, err
+
+    def test_interrupt_exits_128_plus_signal_and_leaves_nothing(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with self.subTest(signal=sig.name):
+                proc, err = self.interrupt(sig)
+                self.assertEqual(proc.returncode, 128 + sig, err)
+                self.assertRegex(err, f"^tsenor: interrupted by {sig.name}: no output written")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ Usage: test_prune.py --tool PATH/TO/tsenor [--mpiexec PATH] [unittest options]. 
 Every mask file is loaded with safetensors and checked in numpy, independently of the tool: U8, the weight's
 shape, every M x M tile exactly N-regular; and it must equal the mask 'tsenor mask' computes on the same scores
 saved as .npy (so chunking, dtype conversion and Wanda scores are checked against the reference path).
-Malformed checkpoints must give exit status 2, one line 'tsenor: error: <file>: ...' naming the tensor, and
-leave no output or temporary file behind. With --mpiexec, 1 and 2 ranks must write the same bytes.
+Malformed checkpoints must give exit status 2, one line 'tsenor: error: <file>: ...' naming the tensor, create
+no file, and leave an older output exactly as it was; no output may ever name an input (OutputSafety). With
+--mpiexec, 1 and 2 ranks must write the same bytes.
 """
 import argparse
 import json
@@ -360,10 +361,10 @@ class BadInput(PruneTestCase):
         self.data = self.a.tobytes() + self.b.tobytes()
 
     def assertFails(self, ckpt, *needles):
-        # An older output must be removed too: a failed run never leaves a stale mask behind.
+        # An older output is kept as it was: a failed run changes nothing at its output paths.
         with open(self.path("masks.safetensors"), "w") as f:
             f.write("old")
-        before = sorted(set(os.listdir(self.dir)) - {"masks.safetensors", "report.json", "pruned.safetensors"})
+        before = sorted(set(os.listdir(self.dir)) - {"report.json", "pruned.safetensors"})
         proc = self.run_tool("prune", "--input", ckpt, "--output", "masks.safetensors", "--report", "report.json",
                              "--apply", "pruned.safetensors")
         self.assertEqual(proc.returncode, 2, proc.stderr)
@@ -373,6 +374,8 @@ class BadInput(PruneTestCase):
         for needle in needles:
             self.assertIn(needle, lines[0])
         self.assertOnlyFiles(before)
+        with open(self.path("masks.safetensors")) as f:
+            self.assertEqual(f.read(), "old", "a failed run changed an older output")
         return lines[0]
 
     def test_good_file_is_accepted(self):
@@ -453,9 +456,11 @@ class BadInput(PruneTestCase):
         write_raw(self.path("nan.safetensors"), self.good, bad.tobytes() + self.b.tobytes())
         self.assertFails("nan.safetensors", "nan.safetensors", "a.weight", "NaN")
 
-    def test_interrupt_leaves_nothing(self):
+    def test_interrupt_exits_128_plus_signal_and_leaves_nothing(self):
         rng = np.random.default_rng(12)
         save_file({"big.weight": rng.standard_normal((4096, 4096)).astype(np.float32)}, self.path("m.safetensors"))
+        with open(self.path("o.safetensors"), "w") as f:
+            f.write("older masks")
         cmd = [TOOL, "prune", "--input", "m.safetensors", "--output", "o.safetensors", "--report", "r.json",
                "--max-chunk-mb", "1", "--method", "tsenor", "--quiet"]
         proc = subprocess.Popen(cmd, cwd=self.dir, env=env(), stderr=subprocess.PIPE, text=True)
@@ -463,9 +468,117 @@ class BadInput(PruneTestCase):
         self.assertIsNone(proc.poll(), "the run must still be going after 1 s for this test to mean anything")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
-        self.assertEqual(proc.returncode, 2, err)
-        self.assertIn("interrupted", err)
-        self.assertOnlyFiles(["m.safetensors"])
+        self.assertEqual(proc.returncode, 128 + signal.SIGINT, err)
+        self.assertRegex(err, "^tsenor: interrupted by SIGINT: no output written")
+        self.assertOnlyFiles(["m.safetensors", "o.safetensors"])
+        with open(self.path("o.safetensors")) as f:
+            self.assertEqual(f.read(), "older masks")
+
+
+class OutputSafety(PruneTestCase):
+    """No output may be an input (the index, any shard it names, the activations), by any spelling or link; outputs
+    that are not regular files are refused up front; a failed run keeps older outputs (issue 8's reproductions)."""
+
+    def setUp(self):
+        super().setUp()
+        rng = np.random.default_rng(31)
+        weights = model(rng)
+        names = sorted(weights)
+        os.mkdir(self.path("ck"))
+        half = len(names) // 2
+        shards = {"model-00001-of-00002.safetensors": names[:half], "model-00002-of-00002.safetensors": names[half:]}
+        for shard, members in shards.items():
+            save_file({k: weights[k] for k in members}, self.path("ck/" + shard))
+        with open(self.path("ck/model.safetensors.index.json"), "w") as f:
+            json.dump({"weight_map": {k: shard for shard, members in shards.items() for k in members}}, f)
+        self.shard1 = self.path("ck/model-00001-of-00002.safetensors")
+        self.shard2 = self.path("ck/model-00002-of-00002.safetensors")
+        self.index = self.path("ck/model.safetensors.index.json")
+        self.inputs = [self.shard1, self.shard2, self.index]
+        self.snapshot = {p: self.read(p) for p in self.inputs}
+        self.weights = weights
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def assertRefused(self, args, expect):
+        before = sorted(os.listdir(self.dir)), sorted(os.listdir(self.path("ck")))
+        proc = self.run_tool("prune", *args)
+        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertRegex(lines[0], "^tsenor: error: .*" + expect)
+        for p, data in self.snapshot.items():
+            self.assertEqual(self.read(p), data, f"{p} was changed")
+        self.assertEqual((sorted(os.listdir(self.dir)), sorted(os.listdir(self.path("ck")))), before)
+
+    def test_outputs_naming_an_input_are_refused(self):
+        shard1 = "ck/model-00001-of-00002.safetensors"
+        os.symlink(shard1, self.path("link.safetensors"))
+        cases = [
+            (["--output", shard1], "--output " + shard1 + ": is the --input checkpoint file"),
+            (["--output", "./ck/../" + shard1], "is the --input checkpoint file"),
+            (["--output", "link.safetensors"], "is the --input checkpoint file"),
+            (["--apply", "ck/model-00002-of-00002.safetensors"], "--apply .*is the --input checkpoint file"),
+            (["--output", "m.safetensors", "--report", "ck/model.safetensors.index.json"], "--report .*is the --input index"),
+        ]
+        for extra, expect in cases:
+            with self.subTest(extra=extra):
+                self.assertRefused(["--input", "ck", "--nm", "2:4", *extra], expect)
+        with self.subTest("the checkpoint given as one file, the output a new spelling of it"):
+            self.assertRefused(["--input", shard1, "--output", "ck/./model-00001-of-00002.safetensors"],
+                               "is the --input checkpoint file")
+
+    def test_usage_errors_touch_nothing(self):
+        # The reproductions: a bad --nm with an output naming a shard or the index used to delete it.
+        for extra in (["--output", "ck/model-00001-of-00002.safetensors", "--nm", "4:4"],
+                      ["--output", "m.safetensors", "--report", "ck/model.safetensors.index.json", "--nm", "2:4x"],
+                      ["--apply", "ck/model-00002-of-00002.safetensors", "--bogus"]):
+            with self.subTest(extra=extra):
+                self.assertRefused(["--input", "ck", *extra], "")
+
+    def test_an_input_error_keeps_older_outputs_and_never_touches_inputs(self):
+        # NaN in shard 2; the output names a new file whose older version must survive.
+        broken = dict(self.weights)
+        name = [k for k in sorted(broken)[len(broken) // 2:] if k in LINEAR][-1]
+        broken[name] = broken[name].copy()
+        broken[name][0, 0] = np.nan
+        save_file({k: broken[k] for k in sorted(broken)[len(broken) // 2:]}, self.shard2)
+        self.snapshot[self.shard2] = self.read(self.shard2)
+        with open(self.path("m.safetensors"), "w") as f:
+            f.write("older masks")
+        self.snapshot[self.path("m.safetensors")] = self.read(self.path("m.safetensors"))
+        self.assertRefused(["--input", "ck", "--output", "m.safetensors", "--apply", "p.safetensors"], "NaN")
+        # and naming shard 1 as the output is refused before anything is read
+        self.assertRefused(["--input", "ck", "--output", "ck/model-00001-of-00002.safetensors"], "is the --input")
+
+    def test_outputs_that_are_not_regular_files_are_refused(self):
+        os.mkdir(self.path("empty_dir"))
+        os.mkfifo(self.path("fifo"))
+        for option in ("--output", "--apply", "--report"):
+            for path, expect in (("empty_dir", "is a directory"), ("fifo", "is a FIFO"),
+                                 ("nodir/x.safetensors", "the directory nodir does not exist")):
+                with self.subTest(option=option, path=path):
+                    extra = [] if option == "--output" else ["--output", "m.safetensors"]
+                    self.assertRefused(["--input", "ck", option, path, *extra], f"{option} {path}: .*{expect}")
+        self.assertTrue(os.path.isdir(self.path("empty_dir")))
+
+    def test_dev_null_outputs_work_and_stay_devices(self):
+        proc = self.assertRuns("prune", "--input", "ck", "--output", "/dev/null", "--apply", "/dev/null",
+                               "--report", "r.json")
+        self.assertIn("masks     /dev/null", proc.stdout)
+        self.assertTrue(os.path.exists("/dev/null") and not os.path.isfile("/dev/null"))
+        self.assertEqual(sorted(os.listdir(self.dir)), ["ck", "r.json"])
+        for p, data in self.snapshot.items():
+            self.assertEqual(self.read(p), data)
+
+    def test_an_existing_output_is_replaced_whole(self):
+        with open(self.path("m.safetensors"), "w") as f:
+            f.write("older masks")
+        masks = self.prune("ck", out="m.safetensors")
+        self.assertEqual(sorted(masks), LINEAR)
+        self.assertEqual(sorted(os.listdir(self.dir)), ["ck", "m.safetensors"])
 
 
 class Mpi(PruneTestCase):

@@ -100,6 +100,8 @@ TEST_CASE("zero padding crops border tiles and keeps at most N per row and colum
   const auto mask = solve<float>(a, rows, cols, o, &s);
   CHECK(s.tiles == 6 * 4);
   CHECK(s.padded_tiles == 6 + 4 - 1);
+  CHECK(s.feasible_tiles == s.tiles - s.padded_tiles);  // a cropped border tile is not N-regular
+  CHECK(s.invalid_tiles == 0);
   for (int r = 0; r < rows; ++r)
     for (int q = 0; q * m < cols; ++q) {
       int kept = 0;

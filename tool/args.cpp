@@ -1,9 +1,10 @@
 #include "args.hpp"
 
-#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 
+#include "tsenor/compat.hpp"
 #include "tsenor/error.hpp"
 
 namespace tsenor::tool {
@@ -13,6 +14,8 @@ namespace {
 [[noreturn]] void usage_error(const std::string& what) { throw Error(what + " (see 'tsenor --help')"); }
 
 long parse_integer(const std::string& option, const std::string& text, long lo, long hi) {
+  if (text.empty() || !(std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '-'))
+    usage_error(option + ": '" + text + "' is not an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
   char* end = nullptr;
   errno = 0;
   const long v = std::strtol(text.c_str(), &end, 10);
@@ -25,37 +28,12 @@ double parse_real(const std::string& option, const std::string& text) {
   char* end = nullptr;
   errno = 0;
   const double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || errno != 0 || !(v >= 0.0) || v > 1e300)
+  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0])) || *end != '\0' || errno != 0 || !(v >= 0.0) || v > 1e300)
     usage_error(option + ": '" + text + "' is not a finite number >= 0");
   return v;
 }
 
-bool takes_value(const std::string& opt) {
-  for (const char* o : {"--nm", "--mask", "--input", "--output", "--report", "--method", "--tau", "--iterations",
-                        "--tolerance", "--local-search-steps", "--backend", "--threads", "--device-memory", "--apply",
-                        "--activations", "--include", "--exclude", "--max-chunk-mb"})
-    if (opt == o) return true;
-  return false;
-}
-
 }  // namespace
-
-std::vector<std::string> output_paths(const std::vector<std::string>& argv) {
-  std::vector<std::string> outputs;
-  if (argv.empty() || (argv[0] != "mask" && argv[0] != "prune")) return outputs;
-  std::vector<std::string> inputs;
-  for (std::size_t k = 1; k + 1 < argv.size(); ++k) {
-    if (!takes_value(argv[k])) continue;
-    if (argv[k] == "--output" || argv[k] == "--report" || (argv[0] == "prune" && argv[k] == "--apply"))
-      outputs.push_back(argv[k + 1]);
-    if (argv[k] == "--input" || argv[k] == "--activations") inputs.push_back(argv[k + 1]);
-    ++k;
-  }
-  std::vector<std::string> safe;
-  for (const auto& path : outputs)
-    if (std::find(inputs.begin(), inputs.end(), path) == inputs.end()) safe.push_back(path);
-  return safe;
-}
 
 void parse_nm(const std::string& text, Options& options) {
   const auto colon = text.find(':');
@@ -137,7 +115,11 @@ Args parse_args(const std::vector<std::string>& argv) {
     } else if (mask && !prune && opt == "--scores") {
       a.input_is_score = true;
     } else if (mask && opt == "--method") {
-      a.options.method = parse_method(value());
+      try {
+        a.options.method = parse_method(value());
+      } catch (const Error& e) {
+        usage_error("--method: " + e.message().substr(e.message().find(": ") + 2));
+      }
     } else if (mask && opt == "--tau") {
       a.options.tau = parse_real(opt, value());
     } else if (mask && opt == "--iterations") {
@@ -152,27 +134,17 @@ Args parse_args(const std::vector<std::string>& argv) {
           a.backend != "hip")
         usage_error("--backend: '" + a.backend + "' is not one of auto, serial, openmp, cuda, hip");
     } else if (mask && opt == "--threads") {
-      a.threads = static_cast<int>(parse_integer(opt, value(), 1, 4096));
+      a.threads = static_cast<int>(parse_integer(opt, value(), 1, compat::max_openmp_threads));
     } else if (mask && opt == "--device-memory") {
       a.options.device_memory = static_cast<std::size_t>(parse_integer(opt, value(), 1, 1 << 30)) << 20;
     } else {
       usage_error("unknown option '" + opt + "' for 'tsenor " + cmd + "'");
     }
   }
-  if (mask && !a.input.empty() && (a.output == a.input || a.report == a.input))
-    usage_error("--output and --report must not name the --input file");
   if (prune) {
     if (a.input.empty()) usage_error("prune needs --input CHECKPOINT (a .safetensors file, an index, or a directory)");
     if (a.output.empty() && a.apply.empty() && !a.dry_run)
       usage_error("prune needs --output MASKS.safetensors, --apply PRUNED.safetensors or --dry-run");
-    const std::vector<std::string> outs = {a.output, a.report, a.apply};
-    for (std::size_t i = 0; i < outs.size(); ++i) {
-      if (outs[i].empty()) continue;
-      if (outs[i] == a.input || outs[i] == a.activations)
-        usage_error("--output, --report and --apply must not name an input file");
-      for (std::size_t j = i + 1; j < outs.size(); ++j)
-        if (outs[i] == outs[j]) usage_error("--output, --report and --apply must name different files");
-    }
     if (a.options.zero_pad) usage_error("prune: --zero-pad is not supported; use --include/--exclude instead");
   }
   if (a.command == Command::verify) {
@@ -195,9 +167,7 @@ Input and output
                       a built-in 1024 x 1024 example matrix is used (nothing is written unless
                       --output is given).
   --scores            the input already holds scores (finite, >= 0); default: scores = |W|
-  --output PATH       uint8 .npy of the input's shape, 1 = kept. Written to a temporary file and
-                      renamed. A failed run removes PATH and the report, so it never leaves a
-                      partial or stale mask behind.
+  --output PATH       uint8 .npy of the input's shape, 1 = kept; /dev/null is fine
   --report PATH       machine-readable JSON report of the run
   --quiet, -q         no summary on stdout
 
@@ -219,14 +189,20 @@ Pattern and method
 Execution
   --backend NAME      auto (default: Kokkos' default execution space, the GPU in a GPU
                       build), serial, openmp, cuda or hip (what this build of Kokkos enables)
-  --threads T         threads for the openmp backend (default: Kokkos' default)
+  --threads T         threads for the openmp backend, 1..512 (default: Kokkos' default, which
+                      follows OMP_NUM_THREADS)
   --device-memory MB  GPU backends: bound on the GPU memory used (default 1024); a larger
                       matrix goes through in chunks of whole tile rows, with the same mask.
                       The report's device_bytes says what was used.
 
+Your files are safe: --output and --report may not name the input (by any spelling, symlink or
+hard link) or each other, and are written to PATH.tmp.<pid>, then renamed onto PATH once both
+are complete: a failed or interrupted run leaves an older PATH exactly as it was. Without
+--input, an existing --output file is not replaced by the example's mask.
+
 Every tile of the output is exactly N-regular; results are bit-identical across backends and
 thread counts. Exit status: 0 on success, 2 on a usage or input error, 3 if a tile came out
-not N-regular (a bug: please report it).
+not N-regular (a bug: please report it), 128+S when interrupted by signal S (130: Ctrl-C).
 )";
   if (topic == "prune")
     return R"(usage: tsenor prune --input CHECKPOINT --output MASKS.safetensors [options]
@@ -274,8 +250,12 @@ Output
                       also faster on CPUs (measured: README).
   --quiet, -q         no summary on stdout (progress is shown on stderr when it is a terminal)
 
-Every output is written to PATH.tmp.<pid> and renamed when the whole run has succeeded: a
-failure or an interrupt (Ctrl-C) leaves no partial file, and removes an older PATH.
+Your files are safe: an output may not be an input (the index, any shard, --activations; compared
+by device and inode, so no spelling, symlink or hard link gets past it), and must be a new file,
+an existing regular file, or a character device such as /dev/null (written in place). Outputs go
+to PATH.tmp.<pid> and are renamed onto PATH only when the whole run has succeeded: a failure or
+an interrupt leaves an older PATH exactly as it was. A PATH.tmp.<pid> left by a killed run
+(kill -9) is removed by the next run to PATH once process <pid> is gone.
 
 Pattern, method and execution: as for 'tsenor mask' (--nm N:M, default 2:4; --method, --tau,
 --iterations, --tolerance, --local-search-steps, --backend, --threads); see 'tsenor mask --help'.
@@ -287,7 +267,7 @@ node-local rank (modulo the node's GPUs); on CPUs, a node's cores are shared amo
 Inputs and outputs must be on a file system all ranks see.
 
 Exit status: 0 on success, 2 on a usage or input error (one line naming the file and tensor),
-3 if a tile came out not N-regular (a bug: please report it).
+3 if a tile came out not N-regular (a bug: please report it), 128+S when interrupted by signal S.
 )";
   if (topic == "verify")
     return R"(usage: tsenor verify --mask mask.npy --nm N:M [--zero-pad]

@@ -39,11 +39,6 @@ void parse_nm(const std::string& text, Options& options);
 /// Parses argv (without argv[0]); throws tsenor::Error for unknown options or bad values.
 Args parse_args(const std::vector<std::string>& argv);
 
-/// The --output, --report (and for 'prune' --apply) paths of a 'mask' or 'prune' command line, read with the parser's own token
-/// rules but without validating anything, so that a failed run can remove them; a path that is
-/// also the --input is never returned.
-std::vector<std::string> output_paths(const std::vector<std::string>& argv);
-
 /// The --help text of a command ("" for the overview).
 std::string help_text(const std::string& topic);
 

@@ -1,21 +1,21 @@
 #include "commands.hpp"
 
-#include <stdlib.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "backend.hpp"
 #include "example.hpp"
+#include "interrupt.hpp"
+#include "kokkos_session.hpp"
+#include "outputs.hpp"
 #include "tsenor/compat.hpp"
-#include "tsenor/io/json_text.hpp"
 #include "tsenor/io/npy.hpp"
 #include "tsenor/tsenor.hpp"
 
@@ -23,71 +23,87 @@ namespace tsenor::tool {
 
 namespace {
 
-using io::json_string;
-
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// JSON has no inf or nan: a sum that overflowed is written as null.
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  std::ostringstream o;
-  o.precision(17);
-  o << v;
-  return o.str();
+// The kept share of the total score. Near the top of the double range the summary's sums overflow; the share
+// is then summed again here in long double (whose exponent range holds any sum of doubles).
+template <class Real>
+double kept_share(const Summary& s, const std::vector<Real>& scores, const std::vector<std::uint8_t>& mask) {
+  if (std::isfinite(s.objective) && std::isfinite(s.total_score)) return s.total_score > 0 ? s.objective / s.total_score : 0.0;
+  long double kept = 0, total = 0;
+  for (std::size_t k = 0; k < scores.size(); ++k) {
+    total += scores[k];
+    if (mask[k]) kept += scores[k];
+  }
+  return total > 0 ? static_cast<double>(kept / total) : 0.0;
 }
 
-// Writes text to path through a temporary file and a rename: never a partial file.
-void write_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    f << text;
-    f.close();
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw Error(path + ": cannot write the report");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot write the report");
-  }
+// A finite double, or null (JSON has no inf).
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+nlohmann::ordered_json report_json(const Args& args, const Summary& s, double kept, const std::string& dtype,
+                                   const std::string& backend, int threads, double read_s, double write_s) {
+  nlohmann::ordered_json j;
+  j["tool"] = std::string("tsenor ") + TSENOR_VERSION;
+  j["kokkos_version"] = KOKKOS_VERSION;
+  j["input"] = args.input.empty() ? "(built-in example)" : args.input;
+  j["output"] = args.output;
+  j["dtype"] = dtype;
+  j["scores"] = args.input_is_score ? "input" : "magnitude";
+  j["rows"] = s.rows;
+  j["cols"] = s.cols;
+  j["n_kept"] = s.n;
+  j["m"] = s.m;
+  j["method"] = method_name(s.method);
+  j["tau"] = s.tau;
+  j["max_iterations"] = s.max_iterations;
+  j["backend"] = backend;
+  j["threads"] = threads;
+  j["tiles"] = s.tiles;
+  j["feasible_tiles"] = s.feasible_tiles;  // exactly N-regular; cropped border tiles are padded_tiles
+  j["padded_tiles"] = s.padded_tiles;
+  j["invalid_tiles"] = s.invalid_tiles;
+  j["converged_tiles"] = s.converged_tiles;
+  j["repaired_tiles"] = s.repaired_tiles;
+  j["iterations"] = s.iterations;
+  j["max_tile_iterations"] = s.max_tile_iterations;
+  j["objective"] = finite_or_null(s.objective);  // null: the sum exceeds the double range
+  j["total_score"] = finite_or_null(s.total_score);
+  j["kept_score_fraction"] = kept;
+  j["seconds_read"] = read_s;
+  j["seconds_solve"] = s.seconds;
+  j["seconds_write"] = write_s;
+  j["device_bytes"] = s.device_bytes;
+  j["tiles_per_second"] = s.seconds > 0 ? s.tiles / s.seconds : 0.0;
+  return j;
 }
 
-std::string report_json(const Args& args, const Summary& s, const std::string& dtype, const std::string& backend,
-                        int threads, double read_s, double write_s) {
-  std::ostringstream j;
-  j.precision(17);
-  const double kept_share = s.total_score > 0 ? s.objective / s.total_score : 0.0;
-  j << "{\n"
-    << "  \"tool\": \"tsenor " << TSENOR_VERSION << "\",\n"
-    << "  \"kokkos_version\": " << KOKKOS_VERSION << ",\n"
-    << "  \"input\": " << json_string(args.input.empty() ? "(built-in example)" : args.input) << ",\n"
-    << "  \"output\": " << json_string(args.output) << ",\n"
-    << "  \"dtype\": " << json_string(dtype) << ",\n"
-    << "  \"scores\": " << json_string(args.input_is_score ? "input" : "magnitude") << ",\n"
-    << "  \"rows\": " << s.rows << ",\n  \"cols\": " << s.cols << ",\n"
-    << "  \"n_kept\": " << s.n << ",\n  \"m\": " << s.m << ",\n"
-    << "  \"method\": " << json_string(method_name(s.method)) << ",\n"
-    << "  \"tau\": " << s.tau << ",\n  \"max_iterations\": " << s.max_iterations << ",\n"
-    << "  \"backend\": " << json_string(backend) << ",\n  \"threads\": " << threads << ",\n"
-    << "  \"tiles\": " << s.tiles << ",\n  \"feasible_tiles\": " << s.feasible_tiles << ",\n"
-    << "  \"converged_tiles\": " << s.converged_tiles << ",\n  \"repaired_tiles\": " << s.repaired_tiles << ",\n"
-    << "  \"padded_tiles\": " << s.padded_tiles << ",\n"
-    << "  \"iterations\": " << s.iterations << ",\n  \"max_tile_iterations\": " << s.max_tile_iterations << ",\n"
-    << "  \"objective\": " << json_number(s.objective) << ",\n  \"total_score\": " << json_number(s.total_score) << ",\n"
-    << "  \"kept_score_fraction\": " << json_number(kept_share) << ",\n"
-    << "  \"seconds_read\": " << read_s << ",\n  \"seconds_solve\": " << s.seconds << ",\n"
-    << "  \"seconds_write\": " << write_s << ",\n"
-    << "  \"device_bytes\": " << s.device_bytes << ",\n"
-    << "  \"tiles_per_second\": " << (s.seconds > 0 ? s.tiles / s.seconds : 0.0) << "\n}\n";
-  return j.str();
+// A library usage error as the tool's user should read it: about the input, without the library's function
+// name and source location.
+std::string about_input(const std::string& input, const Error& e) {
+  std::string message = e.message();
+  const std::string prefix = "tsenor::compute_mask: ";
+  if (message.compare(0, prefix.size(), prefix) == 0) message = message.substr(prefix.size());
+  return input + ": " + message;
 }
 
 }  // namespace
 
 int run_mask(const Args& args) {
+  catch_interrupts();
+  // Every output is checked before the input is read; nothing at an output path changes before the end.
+  const std::vector<io::OutputTarget> outputs = check_outputs({{"--output", args.output}, {"--report", args.report}});
+  const io::OutputTarget* mask_out = find_output(outputs, "--output");
+  const io::OutputTarget* report_out = find_output(outputs, "--report");
+  if (args.input.empty() && mask_out && mask_out->exists && !mask_out->device)
+    throw Error("--output " + args.output +
+                " exists and no --input was given: refusing to replace it with the mask of the built-in example");
+  const std::string input_name = args.input.empty() ? "built-in example" : args.input;
+  protect_inputs(outputs, args.input.empty() ? NamedPaths{} : NamedPaths{{"--input file", args.input}});
+  const std::string backend = resolve_backend(args.backend);
+  kokkos_threads(args.threads);
+
   const auto t_read = Clock::now();
   io::Matrix input;
   if (args.input.empty()) {
@@ -97,61 +113,77 @@ int run_mask(const Args& args) {
     input = io::read_npy_matrix(args.input);
   }
   if (input.rows == 0 || input.cols == 0)
-    throw Error(args.input + ": the matrix is empty (" + std::to_string(input.rows) + "x" +
+    throw Error(input_name + ": the matrix is empty (" + std::to_string(input.rows) + "x" +
                 std::to_string(input.cols) + ")");
+  const std::size_t m = static_cast<std::size_t>(args.options.m);
+  if (!args.options.zero_pad && (input.rows % m || input.cols % m))
+    throw Error(input_name + ": shape " + std::to_string(input.rows) + "x" + std::to_string(input.cols) +
+                " is not a multiple of M = " + std::to_string(m) +
+                " (--zero-pad pads the border tiles with zero scores and crops their masks)");
   if (!args.input_is_score) {
     for (float& v : input.f32) v = std::fabs(v);
     for (double& v : input.f64) v = std::fabs(v);
   }
   const double read_s = since(t_read);
 
-  // Unbound OpenMP threads unless the user chose otherwise: robust on shared machines, and it
-  // silences Kokkos' warning about an unset OMP_PROC_BIND.
-  const std::string backend = resolve_backend(args.backend);
-  ::setenv("OMP_PROC_BIND", "false", 0);
-  compat::initialize(args.threads);
-  const int threads = backend == "openmp" ? compat::concurrency(Kokkos::DefaultHostExecutionSpace()) : 1;
-  const bool progress = !args.quiet && ::isatty(STDERR_FILENO);
   std::vector<std::uint8_t> mask(input.rows * input.cols);
   Summary s;
-  try {
-    s = input.f64.empty()
-            ? solve_on_backend(backend, input.f32.data(), input.rows, input.cols, mask.data(), args.options, progress)
-            : solve_on_backend(backend, input.f64.data(), input.rows, input.cols, mask.data(), args.options, progress);
-  } catch (...) {
-    Kokkos::finalize();
-    throw;
+  int threads = 1;
+  {
+    const KokkosSession kokkos(args.threads, -1);
+    if (backend == "openmp") threads = compat::concurrency(Kokkos::DefaultHostExecutionSpace());
+    const bool progress = !args.quiet && ::isatty(STDERR_FILENO);
+    try {
+      s = input.f64.empty()
+              ? solve_on_backend(backend, input.f32.data(), input.rows, input.cols, mask.data(), args.options, progress)
+              : solve_on_backend(backend, input.f64.data(), input.rows, input.cols, mask.data(), args.options, progress);
+    } catch (const Error& e) {
+      throw Error(about_input(input_name, e));
+    }
   }
-  Kokkos::finalize();
+  const double kept = input.f64.empty() ? kept_share(s, input.f32, mask) : kept_share(s, input.f64, mask);
 
+  // Both outputs are written completely before either replaces what is at its path.
   const auto t_write = Clock::now();
-  if (!args.output.empty()) io::write_npy_u8(args.output, input.rows, input.cols, mask.data());
-  const double write_s = since(t_write);
   const std::string dtype = args.input.empty() ? "float32" : io::dtype_name(input.stored_dtype);
-  if (!args.report.empty()) write_atomically(args.report, report_json(args, s, dtype, backend, threads, read_s, write_s));
+  std::unique_ptr<io::OutputFile> mask_file, report_file;
+  if (mask_out) {
+    mask_file = std::make_unique<io::OutputFile>(*mask_out, ::getpid(), 0, true);
+    io::write_npy_u8(*mask_file, input.rows, input.cols, mask.data());
+  }
+  const double write_s = since(t_write);
+  if (report_out) {
+    const std::string text = report_json(args, s, kept, dtype, backend, threads, read_s, write_s).dump(2) + "\n";
+    report_file = std::make_unique<io::OutputFile>(*report_out, ::getpid(), 0, true);
+    report_file->append(text.data(), text.size());
+  }
+  if (mask_file) mask_file->commit();
+  if (report_file) report_file->commit();
 
   if (!args.quiet) {
-    std::printf("tsenor mask: %s, %zux%zu %s, scores = %s\n",
-                args.input.empty() ? "built-in example" : args.input.c_str(), input.rows, input.cols, dtype.c_str(),
-                args.input_is_score ? "input" : "|W|");
+    std::printf("tsenor mask: %s, %zux%zu %s, scores = %s\n", input_name.c_str(), input.rows, input.cols,
+                dtype.c_str(), args.input_is_score ? "input" : "|W|");
     std::printf("  pattern   %d:%d (%d kept per row and column of each %dx%d tile)\n", s.n, s.m, s.n, s.m, s.m);
     std::printf("  method    %s", method_name(s.method));
     if (s.method == Method::tsenor) std::printf(" (tau %g, at most %d iterations)", s.tau, s.max_iterations);
     std::printf(" on %s, %d thread%s\n", backend.c_str(), threads, threads == 1 ? "" : "s");
     std::printf("  tiles     %lld, N-regular %lld", static_cast<long long>(s.tiles),
                 static_cast<long long>(s.feasible_tiles));
-    if (s.padded_tiles) std::printf(", zero-padded border tiles %lld", static_cast<long long>(s.padded_tiles));
+    if (s.padded_tiles)
+      std::printf(", cropped border tiles %lld (at most %d per row and column)", static_cast<long long>(s.padded_tiles),
+                  s.n);
     if (s.repaired_tiles) std::printf(", repaired %lld", static_cast<long long>(s.repaired_tiles));
-    std::printf("\n  kept      %.4f%% of the total score\n",
-                s.total_score > 0 ? 100.0 * s.objective / s.total_score : 0.0);
+    if (s.invalid_tiles) std::printf(", NOT N-regular %lld (a bug: please report it)", static_cast<long long>(s.invalid_tiles));
+    std::printf("\n  kept      %.4f%% of the total score%s\n", 100.0 * kept,
+                std::isfinite(s.total_score) ? "" : " (the score sums exceed the double range)");
     std::printf("  time      %.3f s solve (%.0f tiles/s), %.3f s read, %.3f s write\n", s.seconds,
                 s.seconds > 0 ? s.tiles / s.seconds : 0.0, read_s, write_s);
     if (backend == "cuda" || backend == "hip")
       std::printf("  memory    %.1f MiB on the device at most\n", s.device_bytes / 1048576.0);
-    if (!args.output.empty()) std::printf("  mask      %s\n", args.output.c_str());
-    if (!args.report.empty()) std::printf("  report    %s\n", args.report.c_str());
+    if (mask_out) std::printf("  mask      %s\n", args.output.c_str());
+    if (report_out) std::printf("  report    %s\n", args.report.c_str());
   }
-  return s.feasible_tiles == s.tiles ? 0 : 3;
+  return s.invalid_tiles == 0 ? 0 : 3;
 }
 
 int run_verify(const Args& args) {

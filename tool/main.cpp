@@ -8,6 +8,7 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "prune.hpp"
+#include "tsenor/error.hpp"
 
 int main(int argc, char** argv) {
   using namespace tsenor::tool;
@@ -20,14 +21,15 @@ int main(int argc, char** argv) {
       case Command::version: return run_version();
       case Command::help: std::fputs(help_text(args.help_topic).c_str(), stdout); return argc > 1 ? 0 : 2;
     }
-  } catch (const tsenor::tool::SilentFailure&) {
-    return 2;  // another MPI rank reported the error; the outputs are temporary files it removed
+  } catch (const SilentFailure&) {
+    return 2;  // another MPI rank reported the error
+  } catch (const tsenor::Error& e) {
+    std::fprintf(stderr, "tsenor: error: %s\n", e.message().c_str());  // the library's source location is ours
+    return 2;
   } catch (const std::exception& e) {
+    // Nothing at an output path has changed: outputs are written to temporary files, which are gone by now, and
+    // renamed onto their paths only when the whole run has succeeded.
     std::fprintf(stderr, "tsenor: error: %s\n", e.what());
-    // A failed 'mask' or 'prune' run leaves no output at all: neither a stale one from an earlier run
-    // (also when the command line itself was wrong) nor a mask without its report.
-    for (const std::string& path : tsenor::tool::output_paths(std::vector<std::string>(argv + 1, argv + argc)))
-      std::remove(path.c_str());
     return 2;
   }
   return 2;

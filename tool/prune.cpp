@@ -11,12 +11,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +25,9 @@
 #include "backend.hpp"
 #include "column_norms.hpp"
 #include "comm.hpp"
+#include "interrupt.hpp"
+#include "kokkos_session.hpp"
+#include "outputs.hpp"
 #include "tsenor/compat.hpp"
 #include "tsenor/io/safetensors.hpp"
 #include "tsenor/tsenor.hpp"
@@ -41,9 +45,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::ordered_json;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-volatile std::sig_atomic_t interrupted = 0;
-extern "C" void on_interrupt(int) { interrupted = 1; }
 
 // A tensor of the checkpoint and what the run does with it.
 struct Item {
@@ -192,20 +193,6 @@ Layouts plan_outputs(std::vector<Item>& items, const Args& args) {
   return l;
 }
 
-void initialize_kokkos(int threads, int device) {
-#if KOKKOS_VERSION >= 40000
-  Kokkos::InitializationSettings settings;
-  if (threads > 0) settings.set_num_threads(threads);
-  if (device >= 0) settings.set_device_id(device);
-  Kokkos::initialize(settings);
-#else
-  Kokkos::InitArguments arguments;
-  if (threads > 0) arguments.num_threads = threads;
-  if (device >= 0) arguments.device_id = device;
-  Kokkos::initialize(arguments);
-#endif
-}
-
 // The GPU of this rank: its node-local rank modulo the node's GPUs (-1: no GPU backend, Kokkos' default).
 int node_local_device(const Comm& comm) {
   int count = 0;
@@ -294,7 +281,6 @@ json prune_tensor(const Item& it, const Args& args, const std::string& backend, 
   Summary total;
   std::size_t chunks = 0;
   for (std::uint64_t r0 = 0; r0 < rows; r0 += chunk_rows, ++chunks) {
-    if (interrupted) throw Error("interrupted by a signal (no output written)");
     const std::uint64_t h = std::min(chunk_rows, rows - r0), count = h * cols;
     auto t0 = Clock::now();
     it.tensor.file->read(t, r0 * cols * elem, count * elem, raw.data());
@@ -358,7 +344,6 @@ void copy_tensor(const Item& it, io::OutputFile& apply, Times& times) {
   constexpr std::uint64_t piece = 64u << 20;
   std::vector<unsigned char> buffer(std::min<std::uint64_t>(piece, t.bytes()));
   for (std::uint64_t at = 0; at < t.bytes(); at += piece) {
-    if (interrupted) throw Error("interrupted by a signal (no output written)");
     const std::uint64_t n = std::min(piece, t.bytes() - at);
     auto t0 = Clock::now();
     it.tensor.file->read(t, at, n, buffer.data());
@@ -396,6 +381,7 @@ void dry_run(const std::vector<Item>& items, const io::Checkpoint& checkpoint, c
 
 int run_prune(const Args& args) {
   const auto t_start = Clock::now();
+  catch_interrupts();
   Comm comm;
   std::string error;  // this rank's failure, if any
   auto guarded = [&](auto&& step) {
@@ -415,12 +401,25 @@ int run_prune(const Args& args) {
     throw SilentFailure();
   };
 
+  // The outputs are checked before any input is read, then against every input file once the headers are known;
+  // nothing at an output path changes before the whole run has succeeded.
+  std::vector<io::OutputTarget> outputs;
   std::unique_ptr<io::Checkpoint> checkpoint;
   std::unique_ptr<io::SafetensorsFile> stats;
   std::vector<Item> items;
   Layouts layouts;
+  std::string backend;
   guarded([&] {
+    if (!args.dry_run) outputs = check_outputs({{"--output", args.output}, {"--apply", args.apply}, {"--report", args.report}});
+    backend = resolve_backend(args.backend);
+    kokkos_threads(args.threads);
     checkpoint = std::make_unique<io::Checkpoint>(args.input);
+    NamedPaths inputs;
+    if (!checkpoint->index().empty()) inputs.push_back({"--input index", checkpoint->index()});
+    for (const auto& file : checkpoint->files()) inputs.push_back({"--input checkpoint file", file->path()});
+    if (!args.activations.empty()) inputs.push_back({"--activations file", args.activations});
+    io::check_distinct(outputs, inputs);
+    if (comm.rank() == 0) protect_inputs(outputs, inputs);
     for (const auto& t : checkpoint->tensors()) items.push_back(Item{t});
     select(items, args);
     if (!args.activations.empty()) {
@@ -440,15 +439,14 @@ int run_prune(const Args& args) {
 
   // Rank 0 creates the temporary files (header written, data zero-filled); the others attach to them.
   const long long pid = comm.broadcast(static_cast<long long>(::getpid()));
-  const std::string suffix = ".tmp." + std::to_string(pid);
   std::unique_ptr<io::OutputFile> masks, apply;
   auto open_outputs = [&](bool create) {
-    if (!args.output.empty()) {
-      masks = std::make_unique<io::OutputFile>(args.output, args.output + suffix, layouts.masks.file_size, create);
+    if (const io::OutputTarget* out = find_output(outputs, "--output")) {
+      masks = std::make_unique<io::OutputFile>(*out, pid, layouts.masks.file_size, create);
       if (create) masks->write_at(0, layouts.masks.header.data(), layouts.masks.header.size());
     }
-    if (!args.apply.empty()) {
-      apply = std::make_unique<io::OutputFile>(args.apply, args.apply + suffix, layouts.apply.file_size, create);
+    if (const io::OutputTarget* out = find_output(outputs, "--apply")) {
+      apply = std::make_unique<io::OutputFile>(*out, pid, layouts.apply.file_size, create);
       if (create) apply->write_at(0, layouts.apply.header.data(), layouts.apply.header.size());
     }
   };
@@ -457,17 +455,13 @@ int run_prune(const Args& args) {
   if (comm.rank() != 0) guarded([&] { open_outputs(false); });
   check(false);
 
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
   // One rank per GPU on a GPU node; on CPUs the node's cores are shared among its ranks.
-  std::string backend;
   int threads = args.threads;
   if (threads == 0 && comm.local_size() > 1)
     threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / comm.local_size());
-  ::setenv("OMP_PROC_BIND", "false", 0);
-  guarded([&] { backend = resolve_backend(args.backend); });
+  std::optional<KokkosSession> kokkos;
+  guarded([&] { kokkos.emplace(threads, node_local_device(comm)); });
   check(true);
-  initialize_kokkos(threads, node_local_device(comm));
   const int used_threads = backend == "openmp" ? compat::concurrency(Kokkos::DefaultHostExecutionSpace()) : 1;
 
   json tensors = json::array();
@@ -487,7 +481,7 @@ int run_prune(const Args& args) {
       }
     }
   });
-  Kokkos::finalize();
+  kokkos.reset();
   progress.finish();
   const bool failed = comm.any(!error.empty());
   if (failed) {
@@ -590,12 +584,7 @@ int run_prune(const Args& args) {
                       {"end_to_end_gb_per_s", wall > 0 ? sum.bytes_read / wall / 1e9 : 0.0},
                       {"largest_tensor_mib", largest / 1048576.0},
                       {"peak_rss_mib", peak}};
-  if (!args.report.empty()) {
-    const std::string text = report.dump(2) + "\n";
-    io::OutputFile file(args.report, args.report + suffix, text.size(), true);
-    file.write_at(0, text.data(), text.size());
-    file.commit();
-  }
+  if (const io::OutputTarget* out = find_output(outputs, "--report")) io::write_output(*out, report.dump(2) + "\n");
   if (!args.quiet) {
     std::printf("tsenor prune: %s (%zu file%s), %d:%d (N kept per M), scores = %s, %d rank%s\n", args.input.c_str(),
                 checkpoint->files().size(), checkpoint->files().size() == 1 ? "" : "s", args.options.n,

@@ -26,16 +26,25 @@ int concurrency(const ExecSpace& exec) {
 #endif
 }
 
-/// Kokkos::initialize with a thread count (0 = Kokkos' default); the settings type was
-/// renamed in Kokkos 4.
-inline void initialize(int threads) {
+/// The most threads Kokkos' OpenMP backend runs: its thread pool is a fixed array (MAX_THREAD_COUNT, 512 in
+/// Kokkos 3.4 to 4.6), and more threads write past it (a crash inside Kokkos::initialize).
+constexpr int max_openmp_threads = 512;
+#if defined(KOKKOS_ENABLE_OPENMP) && KOKKOS_VERSION < 40000
+static_assert(Kokkos::Impl::OpenMPExec::MAX_THREAD_COUNT == max_openmp_threads, "Kokkos' OpenMP pool size changed");
+#endif
+
+/// Kokkos::initialize with a thread count (0 = Kokkos' default) and a GPU (-1 = Kokkos' default); the settings
+/// type was renamed in Kokkos 4.
+inline void initialize(int threads, int device = -1) {
 #if KOKKOS_VERSION >= 40000
   Kokkos::InitializationSettings settings;
   if (threads > 0) settings.set_num_threads(threads);
+  if (device >= 0) settings.set_device_id(device);
   Kokkos::initialize(settings);
 #else
   Kokkos::InitArguments arguments;
   if (threads > 0) arguments.num_threads = threads;
+  if (device >= 0) arguments.device_id = device;
   Kokkos::initialize(arguments);
 #endif
 }

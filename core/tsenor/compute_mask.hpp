@@ -54,7 +54,7 @@ inline void validate(const Options& o, std::int64_t rows, std::int64_t cols) {
                  f + "local_search_steps = " + std::to_string(o.local_search_steps) + " is negative");
   TSENOR_REQUIRE(o.zero_pad || (rows % o.m == 0 && cols % o.m == 0),
                  f + "shape " + std::to_string(rows) + "x" + std::to_string(cols) + " is not a multiple of M = " +
-                     std::to_string(o.m) + " (use zero padding to crop border tiles)");
+                     std::to_string(o.m) + " (set Options::zero_pad to pad and crop the border tiles)");
 }
 
 /// The batched solve: team thread k of team l solves tile l·tiles_per_team + k with its vector
@@ -113,6 +113,7 @@ struct SolveTiles {
 /// s += p, field by field.
 KOKKOS_INLINE_FUNCTION void add_to(Summary& s, const Summary& p) {
   s.feasible_tiles += p.feasible_tiles;
+  s.invalid_tiles += p.invalid_tiles;
   s.converged_tiles += p.converged_tiles;
   s.repaired_tiles += p.repaired_tiles;
   s.padded_tiles += p.padded_tiles;
@@ -139,7 +140,8 @@ Summary summarize(const ExecSpace& exec, const Kokkos::View<TileStatus*, typenam
         const std::int64_t end = (c + 1) * chunk < count ? (c + 1) * chunk : count;
         for (std::int64_t t = c * chunk; t < end; ++t) {
           const TileStatus st = status(t);
-          p.feasible_tiles += (st.flags & tile_invalid) ? 0 : 1;
+          p.feasible_tiles += (st.flags & (tile_invalid | tile_padded)) ? 0 : 1;
+          p.invalid_tiles += (st.flags & tile_invalid) ? 1 : 0;
           p.converged_tiles += (st.flags & tile_converged) ? 1 : 0;
           p.repaired_tiles += (st.flags & tile_repaired) ? 1 : 0;
           p.padded_tiles += (st.flags & tile_padded) ? 1 : 0;
@@ -340,9 +342,9 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
     // A tile row on the device: scores, mask, statuses and its share of the totals.
     const std::size_t row_bytes = static_cast<std::size_t>(m) * cols * (sizeof(Real) + 1) +
                                   static_cast<std::size_t>(tile_cols) * (sizeof(TileStatus) + sizeof(Summary));
-    TSENOR_REQUIRE(row_bytes <= budget, "tsenor::compute_mask: device_memory = " + std::to_string(budget) +
-                                            " bytes is less than one row of tiles needs (" +
-                                            std::to_string(row_bytes) + ")");
+    TSENOR_REQUIRE(row_bytes <= budget, "tsenor::compute_mask: the device memory bound (Options::device_memory, " +
+                                            std::to_string(budget) + " bytes) is less than one row of tiles needs (" +
+                                            std::to_string(row_bytes) + " bytes)");
     const std::int64_t tile_rows = (rows + m - 1) / m;
     const std::int64_t chunk_tile_rows = std::min<std::int64_t>(tile_rows, budget / row_bytes);
     const std::int64_t chunk_rows = std::min<std::int64_t>(rows, chunk_tile_rows * m);

@@ -10,7 +10,13 @@ namespace tsenor {
 /// function, the bad value and the source location, so one line tells the user what to fix.
 class Error : public std::invalid_argument {
  public:
-  using std::invalid_argument::invalid_argument;
+  explicit Error(const std::string& message, const std::string& location = "")
+      : std::invalid_argument(location.empty() ? message : message + " [" + location + "]"), message_(message) {}
+  /// The message without the source location: what an application shows its own users.
+  const std::string& message() const noexcept { return message_; }
+
+ private:
+  std::string message_;
 };
 
 namespace detail {
@@ -18,7 +24,7 @@ namespace detail {
   std::string where(file);
   auto slash = where.find_last_of('/');
   if (slash != std::string::npos) where = where.substr(slash + 1);
-  throw Error(what + " [" + where + ":" + std::to_string(line) + "]");
+  throw Error(what, where + ":" + std::to_string(line));
 }
 }  // namespace detail
 

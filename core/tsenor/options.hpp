@@ -109,7 +109,10 @@ struct Summary {
   int max_iterations = 0;              ///< iteration cap used (tsenor)
   std::int64_t rows = 0, cols = 0;
   std::int64_t tiles = 0;
-  std::int64_t feasible_tiles = 0;     ///< tiles whose mask is exactly N-regular
+  /// Tiles whose mask is exactly N-regular. A cropped border tile (zero_pad) is not counted: it keeps at most
+  /// N per row and column, and is counted in padded_tiles.
+  std::int64_t feasible_tiles = 0;
+  std::int64_t invalid_tiles = 0;      ///< tiles that break the pattern: always 0 unless there is a bug
   std::int64_t converged_tiles = 0;
   std::int64_t repaired_tiles = 0;
   std::int64_t padded_tiles = 0;

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "tsenor/io/files.hpp"
+
 namespace tsenor::io {
 
 /// Element types the tool reads. uint8 covers both '|u1' and bool '|b1' files, which are the same bytes on disk.
@@ -44,11 +46,14 @@ struct Matrix {
 /// Throws NpyError, also for uint8/bool files (a mask passed where scores were meant).
 Matrix read_npy_matrix(const std::string& path);
 
-/// Writes a row-major uint8 matrix with a version 1.0 header byte-identical to numpy.save's (data starts at a
-/// multiple of 64 bytes). The file is written to path + ".tmp.<pid>" and renamed onto path, so path holds
-/// either its previous content or the complete new file, never a partial one; on failure the temporary file
-/// is removed. Removing an older output before a run, so it cannot be mistaken for this run's, is the
-/// caller's job: only the caller knows when the run started. Throws NpyError.
+/// Appends a row-major uint8 matrix to `file` with a version 1.0 header byte-identical to numpy.save's (data
+/// starts at a multiple of 64 bytes). Committing the file (and so replacing an older one) is the caller's step,
+/// once every output of the run is complete. Throws NpyError or FileError.
+void write_npy_u8(OutputFile& file, std::size_t rows, std::size_t cols, const std::uint8_t* data);
+
+/// The same, as a complete file: `path` is checked (check_output), written through a temporary file and
+/// renamed, so it holds either its previous content or the complete new file, never a partial one. Throws
+/// NpyError.
 void write_npy_u8(const std::string& path, std::size_t rows, std::size_t cols, const std::uint8_t* data);
 
 /// Reads a 2-D uint8 ('|u1', '<u1') or bool ('|b1') mask, row-major. Bool entries come back as 0 or 1; uint8

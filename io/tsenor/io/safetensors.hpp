@@ -104,6 +104,8 @@ class Checkpoint {
   /// exactly one model.safetensors. Throws SafetensorsError (a missing shard names the shard and a tensor).
   explicit Checkpoint(const std::string& path);
   const std::string& path() const { return path_; }
+  /// The index file (model.safetensors.index.json) of a sharded checkpoint; "" for a single file.
+  const std::string& index() const { return index_; }
   /// Every tensor, sorted by name.
   const std::vector<CheckpointTensor>& tensors() const { return tensors_; }
   const std::vector<std::unique_ptr<SafetensorsFile>>& files() const { return files_; }
@@ -111,7 +113,7 @@ class Checkpoint {
   std::uint64_t data_bytes() const;
 
  private:
-  std::string path_;
+  std::string path_, index_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::vector<CheckpointTensor> tensors_;
 };
@@ -133,29 +135,5 @@ struct SafetensorsLayout {
 };
 SafetensorsLayout plan_safetensors(const std::vector<OutputTensor>& tensors,
                                    const std::map<std::string, std::string>& metadata);
-
-/// An output file written at known offsets through a temporary file that is renamed onto its path by commit().
-/// Until then the path is untouched; the destructor of an uncommitted writer that created the temporary file
-/// removes it. Several processes may write disjoint ranges of one temporary file: one creates it, the others
-/// attach to it by name.
-class OutputFile {
- public:
-  /// Creates (create = true) or opens (create = false) `temp_path`; a created file is sized to `size`.
-  OutputFile(const std::string& final_path, const std::string& temp_path, std::uint64_t size, bool create);
-  ~OutputFile();
-  OutputFile(const OutputFile&) = delete;
-  OutputFile& operator=(const OutputFile&) = delete;
-  void write_at(std::uint64_t offset, const void* data, std::uint64_t bytes);
-  /// Flushes and closes; the creator then renames the temporary file onto the final path.
-  void commit();
-  /// Closes without renaming; the creator removes the temporary file.
-  void discard();
-  const std::string& temp_path() const { return temp_path_; }
-
- private:
-  std::string final_path_, temp_path_;
-  int fd_ = -1;
-  bool owner_ = false, done_ = false;
-};
 
 }  // namespace tsenor::io
