@@ -564,6 +564,18 @@ class OutputSafety(PruneTestCase):
                     self.assertRefused(["--input", "ck", option, path, *extra], f"{option} {path}: .*{expect}")
         self.assertTrue(os.path.isdir(self.path("empty_dir")))
 
+    def test_non_regular_inputs_are_refused_without_waiting(self):
+        os.mkfifo(self.path("fifo.safetensors"))
+        os.mkdir(self.path("fifo_ck"))
+        os.mkfifo(self.path("fifo_ck/model.safetensors.index.json"))
+        for extra, expect in ((["--input", "fifo.safetensors"], "fifo.safetensors: is a FIFO"),
+                              (["--input", "fifo_ck"], "model.safetensors.index.json: is a FIFO"),
+                              (["--input", "ck", "--activations", "fifo.safetensors"], "fifo.safetensors: is a FIFO")):
+            with self.subTest(extra=extra):
+                start = time.monotonic()
+                self.assertRefused([*extra, "--output", "m.safetensors"], expect)
+                self.assertLess(time.monotonic() - start, 60)
+
     def test_dev_null_outputs_work_and_stay_devices(self):
         proc = self.assertRuns("prune", "--input", "ck", "--output", "/dev/null", "--apply", "/dev/null",
                                "--report", "r.json")
