@@ -1,12 +1,17 @@
-# Installs the headers, tsenor::tsenor and tsenor::io, and a package config that finds Kokkos
-# again, so an outside project only writes find_package(tsenor).
+# Installs the headers, tsenor::tsenor (and tsenor::io when built), and a package config that finds
+# Kokkos again, so an outside project only writes find_package(tsenor).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS tsenor tsenor_io EXPORT tsenorTargets
-  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-foreach(dir core rounding backends io)
+set(header_dirs core rounding backends)
+set(targets tsenor)
+if(TSENOR_ENABLE_IO)
+  list(APPEND header_dirs io)
+  list(APPEND targets tsenor_io)
+endif()
+install(TARGETS ${targets} EXPORT tsenorTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+foreach(dir IN LISTS header_dirs)
   install(DIRECTORY ${dir}/tsenor DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.hpp")
 endforeach()
 
@@ -17,4 +22,4 @@ configure_package_config_file(cmake/tsenorConfig.cmake.in ${CMAKE_CURRENT_BINARY
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/tsenorConfigVersion.cmake
   COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/tsenorConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/tsenorConfigVersion.cmake
-  DESTINATION ${config_dir})
+  cmake/TsenorDeterminism.cmake DESTINATION ${config_dir})

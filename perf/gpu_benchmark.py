@@ -26,8 +26,8 @@ folder. Then
   - quality: every mask is checked on ALL tiles for exact N-regularity (numpy, vectorised); errors against the
     exact method's mask (tsenor's exact solver; the test suite checks it against LEMON, and with --lemon this run
     checks it again on every tile of the main shape) on --sample-tiles tiles drawn with a fixed seed:
-    kept relative error (f*−f)/f* and pruned relative error (f*−f)/(T−f*), mean and worst (design.md §3);
-  - LEMON on all the host's cores for the main shape (--lemon), or the design.md §6 anchors, labelled as such;
+    kept relative error (f*−f)/f* and pruned relative error (f*−f)/(T−f*), mean and worst (docs/design.md §3);
+  - LEMON on all the host's cores for the main shape (--lemon), or the docs/design.md §6 anchors, labelled as such;
   - the fraction of the GPU's peak fp32 rate that the tsenor method's Dykstra stage reaches (a lower bound: see
     DYKSTRA_FLOPS_PER_ENTRY and dykstra_peak_fraction).
 """
@@ -47,7 +47,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SHAPES = "8192x8192,4096x4096,1024x4096,14336x4096,4096x14336"
-# design.md §6: LEMON's network simplex on the H100 host's 16 cores, 8192×8192 Gaussian scores, every tile exact.
+# docs/design.md §6: LEMON's network simplex on the H100 host's 16 cores, 8192×8192 Gaussian scores, every tile exact.
 LEMON_ANCHORS = {"shape": "8192x8192", "threads": 16, "seconds": {"2:4": 1.03, "4:8": 0.95, "8:16": 1.10, "16:32": 1.30}}
 # Issue 3's acceptance bar, at 8192×8192, 8:16 and 16:32: ≥ 50× the PyTorch program's speed in the same run, mean
 # kept relative error ≤ the program's and ≤ 0.05%, every tile N-regular.
@@ -371,7 +371,7 @@ def main():
     p.add_argument("--llama-torch", choices=["yes", "no"], default="yes",
                    help="run the PyTorch program on the other shapes too (default yes)")
     p.add_argument("--torch-tau", default="70", help="τ of the PyTorch program: one value, or 2:4=50,8:16=70,... "
-                   "(default 70, its measured best on Gaussian scores: perf/results/cpu-2048, design.md §6)")
+                   "(default 70, its measured best on Gaussian scores: perf/results/cpu-2048, docs/design.md §6)")
     p.add_argument("--torch-tau-sweep", help="e.g. 20,50,70,100: first pick the best τ per pattern on the main "
                    "input's first --tau-sweep-rows rows, then run at that τ")
     p.add_argument("--tau-sweep-rows", type=int, default=1024)
@@ -380,7 +380,7 @@ def main():
                    help="tiles (fixed seed) the errors are computed on; 0 = all tiles (feasibility: always all)")
     p.add_argument("--repeat", type=int, default=3, help="device-resident timings: fastest of R after a warm-up")
     p.add_argument("--lemon", default="auto", help="lemon_baseline path, 'auto' (BUILD/perf/lemon_baseline if "
-                   "present) or 'none' (then only the design.md anchors)")
+                   "present) or 'none' (then only the docs/design.md anchors)")
     p.add_argument("--lemon-threads", type=int, default=os.cpu_count())
     p.add_argument("--deadline", type=float, help="seconds: steps that would end later are skipped and recorded")
     p.add_argument("--seed", type=int, default=2025)
@@ -619,8 +619,8 @@ def main():
             lemon_reference[(rec["shape"], rec["nm"])] = (rec["seconds_host_to_host"],
                                                           f"measured in this run, {rec['threads']} threads")
     for pattern, seconds in LEMON_ANCHORS["seconds"].items():
-        lemon_reference.setdefault((LEMON_ANCHORS["shape"], pattern),
-                                   (seconds, f"anchor: design.md §6, H100 host, {LEMON_ANCHORS['threads']} cores"))
+        source = f"anchor: docs/design.md §6, H100 host, {LEMON_ANCHORS['threads']} cores"
+        lemon_reference.setdefault((LEMON_ANCHORS["shape"], pattern), (seconds, source))
     for rec in records:
         key = (rec.get("shape"), rec.get("nm"))
         if rec.get("solver", "").startswith("tsenor-") and key in lemon_reference and "seconds_host_to_host" in rec:
@@ -713,7 +713,7 @@ def markdown(res):
              f"{res['settings']['repeat']}). Host-to-host = the tool's `seconds_solve` (one cold process; .npy read "
              "and write excluded, listed apart) and, for PyTorch, numpy → device → mask back in numpy. Speedups "
              "compare like with like: device-resident with device-resident, host-to-host with host-to-host. "
-             "Feasible = tiles exactly N-regular, checked on every tile. Errors (design.md §3) against the exact "
+             "Feasible = tiles exactly N-regular, checked on every tile. Errors (docs/design.md §3) against the exact "
              f"method's mask on {res['settings']['sample_tiles'] or 'all'} tiles per run drawn with a fixed seed "
              "(all tiles when fewer).", ""]
     recs = [r for r in res["records"] if "error" not in r]
@@ -743,8 +743,8 @@ def markdown(res):
     if measured:
         lines.append("Measured in this run on this host's cores: the lemon-network-simplex rows above (every tile "
                      "solved exactly; the .npy read and conversion not timed).")
-    lines.append("Anchors (design.md §6, not measured in this run): LEMON on the H100 host's 16 cores, 8192×8192, "
-                 + ", ".join(f"{k} {v} s" for k, v in res["lemon_anchors"]["seconds"].items())
+    lines.append("Anchors (docs/design.md §6, not measured in this run): LEMON on the H100 host's 16 cores, "
+                 "8192×8192, " + ", ".join(f"{k} {v} s" for k, v in res["lemon_anchors"]["seconds"].items())
                  + ". The × LEMON column uses LEMON measured in this run on the same shape where there is one, else "
                    "(8192×8192 only) the anchor: `lemon_source` in the JSON says which.")
     for c in res["exact_vs_lemon"]:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The TSENOR paper's algorithm (Meng, Makni, Mazumder 2025) as a plain PyTorch tensor program: the baseline.
 
-Written from design.md §2, faithfully, weaknesses included: the kernel K = exp(τ·Â) is formed in fp32 without
+Written from docs/design.md §2, faithfully, weaknesses included: the kernel K = exp(τ·Â) is formed in fp32 without
 stabilisation (it overflows to inf for τ above ~88, as Â reaches 1), and greedy rounding plus a bounded local
 search may leave tiles that are not N-regular. Those tiles are counted, not repaired.
 

@@ -3,7 +3,7 @@
 
   quality.py mask.npy scores.npy --nm N:M --objectives optima.bin
 
-Per tile (f = kept score of the mask, f* = optimum, T = tile's total score), the figures of design.md §3:
+Per tile (f = kept score of the mask, f* = optimum, T = tile's total score), the figures of docs/design.md §3:
 kept relative error (f* − f)/f*, pruned relative error (f* − f)/(T − f*), and feasibility (exactly N kept in
 every row and column). Errors are over all tiles, feasible or not; tiles whose denominator is zero are skipped
 and counted. Prints one JSON object.

@@ -69,3 +69,26 @@ TEST_CASE("an empty matrix has no tiles") {
     CHECK(s.tiles == 0);
   });
 }
+
+namespace {
+
+int regions_opened = 0, regions_open = 0;
+void count_push(const char*) { ++regions_opened, ++regions_open; }
+void count_pop() { --regions_open; }
+
+}  // namespace
+
+TEST_CASE("the profiling region closes when a call throws") {
+  std::vector<float> s(64, 1.0f);
+  s[37] = -1.0f;  // rejected by the score check, inside compute_mask's region
+  Kokkos::Tools::Experimental::set_push_region_callback(count_push);
+  Kokkos::Tools::Experimental::set_pop_region_callback(count_pop);
+  const std::string rejected = error_of(s, 8, 8, pattern(2, 4));
+  const std::string accepted = error_of(std::vector<float>(64, 1.0f), 8, 8, pattern(2, 4));
+  Kokkos::Tools::Experimental::set_push_region_callback(nullptr);
+  Kokkos::Tools::Experimental::set_pop_region_callback(nullptr);
+  CHECK(rejected.find("negative") != std::string::npos);
+  CHECK(accepted.empty());
+  CHECK(regions_opened >= 2);
+  CHECK(regions_open == 0);
+}

@@ -2,6 +2,11 @@
 #pragma once
 
 #include <Kokkos_Core.hpp>
+#if KOKKOS_VERSION >= 40100
+#include <Kokkos_Profiling_ScopedRegion.hpp>
+#else
+#include <string>
+#endif
 
 namespace tsenor::compat {
 
@@ -57,5 +62,20 @@ KOKKOS_INLINE_FUNCTION double floor(double x) {
   return Kokkos::Experimental::floor(x);
 #endif
 }
+
+/// A Kokkos profiling region open for the lifetime of the object, so that it is closed on every way
+/// out of the scope, exceptions included: Kokkos::Profiling::ScopedRegion from Kokkos 4.1, the same
+/// push/pop pair before.
+#if KOKKOS_VERSION >= 40100
+using ScopedRegion = Kokkos::Profiling::ScopedRegion;
+#else
+class [[nodiscard]] ScopedRegion {
+ public:
+  explicit ScopedRegion(const std::string& name) { Kokkos::Profiling::pushRegion(name); }
+  ~ScopedRegion() { Kokkos::Profiling::popRegion(); }
+  ScopedRegion(const ScopedRegion&) = delete;
+  ScopedRegion& operator=(const ScopedRegion&) = delete;
+};
+#endif
 
 }  // namespace tsenor::compat

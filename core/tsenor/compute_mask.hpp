@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "tsenor/backends/traits.hpp"
+#include "tsenor/compat.hpp"
 #include "tsenor/error.hpp"
 #include "tsenor/options.hpp"
 #include "tsenor/tile_solver.hpp"
@@ -214,6 +215,7 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   static_assert(Kokkos::SpaceAccessibility<ExecSpace, typename ScoreView::memory_space>::accessible &&
                     Kokkos::SpaceAccessibility<ExecSpace, typename MaskView::memory_space>::accessible,
                 "scores and mask must be accessible from the execution space");
+  const compat::ScopedRegion region("tsenor::compute_mask");
   Kokkos::Timer timer;
   const std::int64_t rows = scores.extent(0), cols = scores.extent(1);
   detail::validate(options, rows, cols);
@@ -272,7 +274,6 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   const int scratch_level = shape.scratch_level;
   TSENOR_REQUIRE(tiles <= 2147483647, "tsenor::compute_mask: " + std::to_string(tiles) +
                                           " tiles exceed one launch; call it on row strips of the matrix");
-  Kokkos::Profiling::pushRegion("tsenor::compute_mask");  // after every usage check: no throw below
   if (tiles > 0) {
     auto launch = [&](auto resolved) {
       constexpr Method M = decltype(resolved)::value;
@@ -308,7 +309,6 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   s.tiles = tiles;
   exec.fence();
   s.seconds = timer.seconds();
-  Kokkos::Profiling::popRegion();
   return s;
 }
 

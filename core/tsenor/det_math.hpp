@@ -1,4 +1,4 @@
-// Arithmetic with the same bits on every backend (design.md §4): exp from +, −, ×, ÷ only
+// Arithmetic with the same bits on every backend (docs/design.md §4): exp from +, −, ×, ÷ only
 // (library exp differs between glibc, CUDA and ROCm) and sums in one fixed order.
 #pragma once
 

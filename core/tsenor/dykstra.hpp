@@ -1,4 +1,4 @@
-// Dykstra's algorithm for the entropic relaxation of one tile (design.md §2), in a form that
+// Dykstra's algorithm for the entropic relaxation of one tile (docs/design.md §2), in a form that
 // stays finite and converges in fp32 at every τ.
 //
 // With C1, C2 affine, the iterate (S, Q) is captured by one matrix: the unclipped
