@@ -7,10 +7,13 @@ if(Kokkos_VERSION VERSION_LESS 3.4.1)
 endif()
 find_package(KokkosKernels QUIET)
 
+# The backends tsenor runs on, by the names of backends/tsenor/backends/enabled.hpp (the C++ side of the same
+# list): the tests make one ctest entry per backend configuration from it.
 set(TSENOR_BACKENDS "")
-foreach(backend SERIAL OPENMP THREADS CUDA HIP SYCL)
+foreach(backend SERIAL OPENMP THREADS CUDA HIP)
   if(Kokkos_ENABLE_${backend})
-    list(APPEND TSENOR_BACKENDS ${backend})
+    string(TOLOWER ${backend} name)
+    list(APPEND TSENOR_BACKENDS ${name})
   endif()
 endforeach()
 message(STATUS "tsenor: Kokkos ${Kokkos_VERSION} (${Kokkos_DIR}), backends: ${TSENOR_BACKENDS}")

@@ -129,10 +129,7 @@ Args parse_args(const std::vector<std::string>& argv) {
     } else if (mask && opt == "--local-search-steps") {
       a.options.local_search_steps = static_cast<int>(parse_integer(opt, value(), 0, 1000000));
     } else if (mask && opt == "--backend") {
-      a.backend = value();
-      if (a.backend != "auto" && a.backend != "serial" && a.backend != "openmp" && a.backend != "cuda" &&
-          a.backend != "hip")
-        usage_error("--backend: '" + a.backend + "' is not one of auto, serial, openmp, cuda, hip");
+      a.backend = value();  // checked against this build's backends by the command
     } else if (mask && opt == "--threads") {
       a.threads = static_cast<int>(parse_integer(opt, value(), 1, compat::max_openmp_threads));
     } else if (mask && opt == "--device-memory") {
@@ -188,7 +185,8 @@ Pattern and method
 
 Execution
   --backend NAME      auto (default: Kokkos' default execution space, the GPU in a GPU
-                      build), serial, openmp, cuda or hip (what this build of Kokkos enables)
+                      build), or one of this build's backends: serial, openmp, threads, cuda,
+                      hip ('tsenor --version' lists them)
   --threads T         threads for the openmp backend, 1..512 (default: Kokkos' default, which
                       follows OMP_NUM_THREADS)
   --device-memory MB  GPU backends: bound on the GPU memory used (default 1024); a larger

@@ -20,7 +20,7 @@ struct Args {
   std::string mask;                ///< verify: mask .npy
   bool input_is_score = false;     ///< mask: use the input as scores, not |W|
   bool quiet = false;
-  std::string backend = "auto";    ///< auto, serial, openmp, cuda or hip
+  std::string backend = "auto";    ///< auto or a name from tsenor::backends::enabled_backends()
   int threads = 0;                 ///< 0 = Kokkos' default
   Options options;
   bool nm_given = false;

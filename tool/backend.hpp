@@ -1,12 +1,10 @@
 // Running compute_mask on the backend named by --backend, shared by the tool's commands.
 #pragma once
 
-#include <cctype>
 #include <cstdio>
 #include <string>
-#include <vector>
 
-#include "tsenor/compat.hpp"
+#include "tsenor/backends/enabled.hpp"
 #include "tsenor/tsenor.hpp"
 
 namespace tsenor::tool {
@@ -41,55 +39,23 @@ Summary solve_in_strips(const Exec& exec, const Real* scores, std::size_t rows, 
   return total;
 }
 
-// The backends this build's Kokkos enables, by their --backend names.
-inline std::vector<std::string> enabled_backends() {
-  std::vector<std::string> names;
-#ifdef KOKKOS_ENABLE_CUDA
-  names.push_back("cuda");
-#endif
-#ifdef KOKKOS_ENABLE_HIP
-  names.push_back("hip");
-#endif
-#ifdef KOKKOS_ENABLE_OPENMP
-  names.push_back("openmp");
-#endif
-#ifdef KOKKOS_ENABLE_SERIAL
-  names.push_back("serial");
-#endif
-  return names;
-}
-
-// "auto" is Kokkos' default execution space: the GPU in a GPU build, else OpenMP or Serial.
-inline std::string resolve_backend(const std::string& requested) {
-  const auto names = enabled_backends();
-  if (requested == "auto") {
-    std::string name = Kokkos::DefaultExecutionSpace::name();
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return name;
-  }
-  for (const auto& name : names)
-    if (name == requested) return name;
-  std::string list;
-  for (const auto& name : names) list += (list.empty() ? "" : ", ") + name;
-  throw Error("--backend " + requested + ": not enabled in this build's Kokkos (enabled: " + list + ")");
-}
-
+// Solves on the backend named by --backend (already resolved), in strips.
 template <class Real>
 Summary solve_on_backend(const std::string& backend, const Real* scores, std::size_t rows, std::size_t cols,
                          std::uint8_t* mask, const Options& options, bool progress) {
-#ifdef KOKKOS_ENABLE_CUDA
-  if (backend == "cuda") return solve_in_strips(Kokkos::Cuda(), scores, rows, cols, mask, options, progress);
-#endif
-#ifdef KOKKOS_ENABLE_HIP
-  if (backend == "hip") return solve_in_strips(tsenor::compat::HIP(), scores, rows, cols, mask, options, progress);
-#endif
-#ifdef KOKKOS_ENABLE_OPENMP
-  if (backend == "openmp") return solve_in_strips(Kokkos::OpenMP(), scores, rows, cols, mask, options, progress);
-#endif
-#ifdef KOKKOS_ENABLE_SERIAL
-  if (backend == "serial") return solve_in_strips(Kokkos::Serial(), scores, rows, cols, mask, options, progress);
-#endif
-  throw Error("--backend " + backend + ": not enabled in this build's Kokkos");
+  Summary s;
+  backends::with_execution_space(
+      backend, [&](const auto& exec) { s = solve_in_strips(exec, scores, rows, cols, mask, options, progress); });
+  return s;
+}
+
+/// resolve_backend for --backend: the error names the option.
+inline std::string resolve_backend_option(const std::string& requested) {
+  try {
+    return backends::resolve_backend(requested);
+  } catch (const Error& e) {
+    throw Error("--backend " + requested + ": " + e.message());
+  }
 }
 
 }  // namespace tsenor::tool

@@ -101,7 +101,7 @@ int run_mask(const Args& args) {
                 " exists and no --input was given: refusing to replace it with the mask of the built-in example");
   const std::string input_name = args.input.empty() ? "built-in example" : args.input;
   protect_inputs(outputs, args.input.empty() ? NamedPaths{} : NamedPaths{{"--input file", args.input}});
-  const std::string backend = resolve_backend(args.backend);
+  const std::string backend = resolve_backend_option(args.backend);
   kokkos_threads(args.threads);
 
   const auto t_read = Clock::now();
@@ -222,7 +222,7 @@ int run_verify(const Args& args) {
 int run_version() {
   std::printf("tsenor %s (Kokkos %d.%d.%d;", TSENOR_VERSION, KOKKOS_VERSION / 10000, KOKKOS_VERSION / 100 % 100,
               KOKKOS_VERSION % 100);
-  for (const auto& name : enabled_backends()) std::printf(" %s", name.c_str());
+  for (const auto& name : backends::enabled_backends()) std::printf(" %s", name.c_str());
   std::printf(")\n");
   return 0;
 }

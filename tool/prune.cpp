@@ -411,7 +411,7 @@ int run_prune(const Args& args) {
   std::string backend;
   guarded([&] {
     if (!args.dry_run) outputs = check_outputs({{"--output", args.output}, {"--apply", args.apply}, {"--report", args.report}});
-    backend = resolve_backend(args.backend);
+    backend = resolve_backend_option(args.backend);
     kokkos_threads(args.threads);
     checkpoint = std::make_unique<io::Checkpoint>(args.input);
     NamedPaths inputs;
