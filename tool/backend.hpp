@@ -49,12 +49,12 @@ Summary solve_on_backend(const std::string& backend, const Real* scores, std::si
   return s;
 }
 
-/// resolve_backend for --backend: the error names the option.
+/// resolve_backend for --backend: the error names the option (the library's message starts "backend ...").
 inline std::string resolve_backend_option(const std::string& requested) {
   try {
     return backends::resolve_backend(requested);
   } catch (const Error& e) {
-    throw Error("--backend " + requested + ": " + e.message());
+    throw Error("--" + e.message());  // "--backend 'cuda' is not enabled ..."
   }
 }
 
