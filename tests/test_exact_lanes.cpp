@@ -25,9 +25,8 @@ TEST_CASE("rank-counting selection returns the same pair as quickselect") {
         CAPTURE(k);
         std::vector<double> x(values), tmp(count);
         double kth = 0.0, next = 0.0, kth_rank = 1.0, next_rank = 1.0;
-        tsenor::rounding::detail::kth_largest_pair(x.data(), tmp.data(), count, k, false, 0.0, kth, next);
-        tsenor::rounding::detail::kth_largest_pair_by_rank([&](int t) { return values[t]; }, count, k, kth_rank,
-                                                           next_rank);
+        tsenor::detail::kth_largest_pair(x.data(), tmp.data(), count, k, false, 0.0, kth, next);
+        tsenor::detail::kth_largest_pair_by_rank([&](int t) { return values[t]; }, count, k, kth_rank, next_rank);
         CHECK(kth == kth_rank);
         CHECK(next == next_rank);
         std::vector<double> sorted(values);
@@ -55,10 +54,10 @@ std::vector<std::uint8_t> exact_tile(const std::vector<float>& scores, int n, in
                                               tsenor::Method::exact);
         for (int i = 0; i < m; ++i)
           for (int j = 0; j < m; ++j) ws.score[i * ld + j] = scores[i * m + j];
-        tsenor::rounding::ExactTuning tuning;
+        tsenor::ExactTuning tuning;
         tuning.select_by_rank = by_rank;
         tuning.parallel_search = by_rank;
-        tsenor::rounding::exact_solve_tile(team, ws.mask, ws.score, ws.exact, tuning);
+        tsenor::exact_solve_tile(team, ws.mask, ws.score, ws.exact, tuning);
         for (int i = 0; i < m; ++i)
           for (int j = 0; j < m; ++j) mask[i * m + j] = ws.mask.kept[i * ld + j];
       });

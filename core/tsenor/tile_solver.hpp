@@ -10,7 +10,7 @@
 #include "tsenor/dykstra.hpp"
 #include "tsenor/lanes.hpp"
 #include "tsenor/options.hpp"
-#include "tsenor/rounding/exact.hpp"
+#include "tsenor/exact.hpp"
 #include "tsenor/rounding/greedy.hpp"
 #include "tsenor/rounding/repair.hpp"
 
@@ -25,7 +25,7 @@ struct TileWorkspace {
   std::int16_t* order = nullptr;   // m·m entry ranking (tsenor, greedy)
   rounding::TileMask mask;
   DykstraWorkspace dykstra{};      // (tsenor)
-  rounding::ExactWorkspace exact{};  // (exact)
+  ExactWorkspace exact{};          // (exact)
   int* queue = nullptr;            // 2m (tsenor, greedy)
   int* parent = nullptr;           // 2m (tsenor, greedy)
   double* partial = nullptr;       // m: per-column partial sums
@@ -91,7 +91,7 @@ struct TileParams {
   Method method = Method::exact;
   DykstraParams dykstra;
   int local_search_steps = 0;
-  rounding::ExactTuning exact_tuning;  ///< how the exact method uses the lanes (backends' choice)
+  ExactTuning exact_tuning;  ///< how the exact method uses the lanes (backends' choice)
 };
 
 /// Solves the tile whose scores are already in ws.score with method M (p.method, a template
@@ -105,7 +105,7 @@ KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const Member& lanes, const TileWork
   const rounding::TileMask& mask = ws.mask;
   const int m = mask.m, ld = mask.ld;
   if constexpr (M == Method::exact) {
-    status.iterations = rounding::exact_solve_tile(lanes, mask, ws.score, ws.exact, p.exact_tuning);
+    status.iterations = exact_solve_tile(lanes, mask, ws.score, ws.exact, p.exact_tuning);
   } else {
     if constexpr (M == Method::tsenor) {
       const DykstraOutcome d = dykstra_solve_tile(lanes, ws.score, ws.y, ld, ws.dykstra, p.dykstra);

@@ -1,4 +1,10 @@
 // The 0/1 mask of one M×M tile being built, with its row and column counts.
+//
+// rounding/ is the stage that turns a fractional solution (or raw scores) into a valid mask:
+// greedy rounding (greedy.hpp), local search and augmenting-path repair (repair.hpp), shared
+// by every backend. Dependencies run one way, core/ → rounding/: core's per-tile solvers
+// (tile_solver.hpp, exact.hpp) include these headers, and these include only Kokkos and each
+// other, never a header of core/.
 #pragma once
 
 #include <Kokkos_Core.hpp>
@@ -45,6 +51,5 @@ struct TileMask {
     return true;
   }
 };
-
 
 }  // namespace tsenor::rounding
