@@ -19,7 +19,7 @@
 #include <Kokkos_Core.hpp>
 #include <cfloat>
 
-#include "tsenor/det_math.hpp"
+#include "tsenor/portable_math.hpp"
 #include "tsenor/lanes.hpp"
 
 namespace tsenor {
@@ -67,7 +67,7 @@ KOKKOS_INLINE_FUNCTION void form_iterate(const Member& lanes, int m, int ld, con
   constexpr double y_max = 1.329227995784916e36;  // 2^120
   lanes::for_each(lanes, m, [&](int j) {
     for (int i = 0; i < m; ++i) {
-      const double e = det_exp(tau * logit(i, j) + w.row_potential[i] + w.col_potential[j]);
+      const double e = portable_exp(tau * logit(i, j) + w.row_potential[i] + w.col_potential[j]);
       y[i * ld + j] = e < FLT_MIN ? 0.0f : static_cast<float>(e < y_max ? e : y_max);
     }
     w.row_accumulated[j] = w.col_accumulated[j] = 1.0;
@@ -78,8 +78,8 @@ KOKKOS_INLINE_FUNCTION void form_iterate(const Member& lanes, int m, int ld, con
 template <class Member>
 KOKKOS_INLINE_FUNCTION void absorb_scalings(const Member& lanes, int m, const DykstraWorkspace& w) {
   lanes::for_each(lanes, m, [&](int k) {
-    w.row_potential[k] += det_log(w.row_accumulated[k]);
-    w.col_potential[k] += det_log(w.col_accumulated[k]);
+    w.row_potential[k] += portable_log(w.row_accumulated[k]);
+    w.col_potential[k] += portable_log(w.col_accumulated[k]);
   });
 }
 

@@ -1,5 +1,6 @@
-// Arithmetic with the same bits on every backend (docs/design.md §4): exp from +, −, ×, ÷ only
-// (library exp differs between glibc, CUDA and ROCm) and sums in one fixed order.
+// Portable arithmetic: the same bits on every backend (docs/design.md §4). exp and log from
+// +, −, ×, ÷ and the exponent bits only (library exp and log differ between glibc, CUDA and
+// ROCm), and sums in one fixed order.
 #pragma once
 
 #include <Kokkos_Core.hpp>
@@ -14,7 +15,7 @@ namespace compat = ::tsenor::compat;
 /// e^x in double, within 2 ulp of the correctly rounded value (tested), identical on every
 /// IEEE backend when compiled without FMA contraction. Returns 0 below −708 (no subnormals:
 /// they are flushed differently across devices) and saturates at e^693 above 693.
-KOKKOS_INLINE_FUNCTION double det_exp(double x) {
+KOKKOS_INLINE_FUNCTION double portable_exp(double x) {
   if (!(x > -708.0)) return 0.0;
   if (x > 693.0) x = 693.0;
   constexpr double inv_ln2 = 1.4426950408889634;
@@ -48,7 +49,7 @@ KOKKOS_INLINE_FUNCTION double det_exp(double x) {
 
 /// Natural logarithm in double for finite x > 0 (returns −1e300 for x ≤ 0), from +, −, ×, ÷
 /// and the exponent bits: x = m·2^e with m ∈ [√½, √2), log m = 2·atanh((m−1)/(m+1)).
-KOKKOS_INLINE_FUNCTION double det_log(double x) {
+KOKKOS_INLINE_FUNCTION double portable_log(double x) {
   if (!(x > 0.0)) return -1e300;
   std::int64_t shift = 0;  // subnormals are scaled by 2^52 first (no recursion: device code)
   if (x < 2.2250738585072014e-308) {
