@@ -1,5 +1,5 @@
 // Quality against an independent exact solver (LEMON's network simplex): the exact method is
-// optimal, the tsenor method within the product target at default settings.
+// optimal, the entropic method within the product target at default settings.
 #include <doctest/doctest.h>
 
 #include <tsenor/tsenor.hpp>
@@ -48,14 +48,14 @@ TEST_CASE("the exact method reaches LEMON's optimum on every tile") {
   }
 }
 
-TEST_CASE("the tsenor method meets the 0.05% mean kept-error target at default settings") {
+TEST_CASE("the entropic method meets the 0.05% mean kept-error target at default settings") {
   for (const char* family : {"gaussian", "heavy_tailed", "low_rank"}) {
     for (const auto& nm : std::vector<std::pair<int, int>>{{2, 4}, {4, 8}, {8, 16}, {16, 32}}) {
       const int n = nm.first, m = nm.second;
       CAPTURE(family);
       CAPTURE(n);
       CAPTURE(m);
-      const Quality q = run(family, m <= 8 ? 128 : 256, n, m, tsenor::Method::tsenor, 7);
+      const Quality q = run(family, m <= 8 ? 128 : 256, n, m, tsenor::Method::entropic, 7);
       MESSAGE(std::string(family) << " " << n << ":" << m << " mean kept error " << q.mean_kept_error << ", worst "
                      << q.worst_kept_error);
       CHECK(q.mean_kept_error <= 5e-4);
@@ -70,7 +70,7 @@ TEST_CASE("fp32 Dykstra stays accurate at large tau (the paper's iteration colla
       const int n = nm.first, m = nm.second;
       CAPTURE(tau);
       CAPTURE(n);
-      const Quality q = run("gaussian", 128, n, m, tsenor::Method::tsenor, 21, tau);
+      const Quality q = run("gaussian", 128, n, m, tsenor::Method::entropic, 21, tau);
       CHECK(q.mean_kept_error <= 5e-4);
     }
   }

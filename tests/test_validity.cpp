@@ -29,7 +29,7 @@ std::vector<std::uint8_t> solve(const std::vector<double>& a, int rows, int cols
 TEST_CASE("every tile is N-regular for every method, pattern and score family") {
   const std::vector<std::pair<int, int>> patterns = {{2, 4}, {1, 4}, {3, 4}, {4, 8},  {3, 8},
                                                      {7, 8}, {8, 16}, {5, 16}, {16, 32}, {32, 64}};
-  for (auto method : {tsenor::Method::exact, tsenor::Method::tsenor, tsenor::Method::greedy}) {
+  for (auto method : {tsenor::Method::exact, tsenor::Method::entropic, tsenor::Method::greedy}) {
     for (const auto& nm : patterns) {
       const int n = nm.first, m = nm.second;
       for (const auto& family : all_families()) {
@@ -61,7 +61,7 @@ TEST_CASE("double scores and extreme ranges stay valid, also at extreme tau") {
     tsenor::Options o;
     o.n = 8;
     o.m = 16;
-    o.method = tsenor::Method::tsenor;
+    o.method = tsenor::Method::entropic;
     o.tau = tau;
     CHECK(irregular_tiles(solve<double>(a, 32, 32, o), 32, 32, 8, 16) == 0);
     CHECK(irregular_tiles(solve<float>(a, 32, 32, o), 32, 32, 8, 16) == 0);
@@ -114,7 +114,7 @@ TEST_CASE("zero padding crops border tiles and keeps at most N per row and colum
 TEST_CASE("host data through a small device memory bound: chunks of tile rows, the same mask") {
   const int rows = 8 * 16 + 5, cols = 96;  // 9 tile rows, the last one ragged
   const auto a = make_scores("heavy_tailed", rows, cols, 77);
-  for (auto method : {tsenor::Method::exact, tsenor::Method::tsenor}) {
+  for (auto method : {tsenor::Method::exact, tsenor::Method::entropic}) {
     CAPTURE(tsenor::method_name(method));
     tsenor::Options o;
     o.n = 8;

@@ -165,7 +165,7 @@ int run_mask(const Args& args) {
                 dtype.c_str(), args.input_is_score ? "input" : "|W|");
     std::printf("  pattern   %d:%d (%d kept per row and column of each %dx%d tile)\n", s.n, s.m, s.n, s.m, s.m);
     std::printf("  method    %s", method_name(s.method));
-    if (s.method == Method::tsenor) std::printf(" (tau %g, at most %d iterations)", s.tau, s.max_iterations);
+    if (s.method == Method::entropic) std::printf(" (tau %g, at most %d iterations)", s.tau, s.max_iterations);
     std::printf(" on %s, %d thread%s\n", backend.c_str(), threads, threads == 1 ? "" : "s");
     std::printf("  tiles     %lld, N-regular %lld", static_cast<long long>(s.tiles),
                 static_cast<long long>(s.feasible_tiles));

@@ -25,7 +25,7 @@ template <class MemorySpace>
 struct MaskOutputs {
   Kokkos::View<TileStatus*, MemorySpace> status;   ///< extent: number of tiles
   /// tiles × M × M, each tile row-major (LayoutRight on every backend, so the bytes are the
-  /// same everywhere): S = min(Y, 1) for method tsenor, the 0/1 mask otherwise.
+  /// same everywhere): S = min(Y, 1) for method entropic, the 0/1 mask otherwise.
   Kokkos::View<float***, Kokkos::LayoutRight, MemorySpace> fractional;
 };
 
@@ -98,7 +98,7 @@ struct SolveTiles {
         if (r0 + i < rows && c0 + j < cols) mask(r0 + i, c0 + j) = ws.mask.kept[i * ld + j];
         if (fractional.data()) {
           float s = static_cast<float>(ws.mask.kept[i * ld + j]);
-          if constexpr (M == Method::tsenor) s = ws.y[i * ld + j] < 1.0f ? ws.y[i * ld + j] : 1.0f;
+          if constexpr (M == Method::entropic) s = ws.y[i * ld + j] < 1.0f ? ws.y[i * ld + j] : 1.0f;
           fractional(t, i, j) = s;
         }
       }
@@ -292,7 +292,7 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
       }
     };
     if (method == Method::exact) launch(std::integral_constant<Method, Method::exact>{});
-    if (method == Method::tsenor) launch(std::integral_constant<Method, Method::tsenor>{});
+    if (method == Method::entropic) launch(std::integral_constant<Method, Method::entropic>{});
     if (method == Method::greedy) launch(std::integral_constant<Method, Method::greedy>{});
   }
 

@@ -15,29 +15,33 @@ enum class Method : int {
   /// See backends/tsenor/backends/traits.hpp and the README's measurements.
   automatic = 0,
   /// Entropy-regularised optimal transport (Dykstra), greedy rounding, local search and
-  /// augmenting-path repair: the TSENOR algorithm.
-  tsenor = 1,
+  /// augmenting-path repair: the TSENOR algorithm (docs/design.md §2).
+  entropic = 1,
   /// Greedy rounding of the raw scores plus repair: a fast baseline.
   greedy = 2,
   /// Optimal per tile: successive shortest paths on the tile's transportation problem.
   exact = 3,
 };
 
+/// The method's name as parse_method reads it and reports print it.
 inline const char* method_name(Method method) {
   switch (method) {
-    case Method::tsenor: return "tsenor";
+    case Method::entropic: return "entropic";
     case Method::greedy: return "greedy";
     case Method::exact: return "exact";
     default: return "auto";
   }
 }
 
-/// Parses "auto", "tsenor", "greedy" or "exact"; throws tsenor::Error otherwise.
+/// Parses "auto", "entropic", "greedy" or "exact", and "tsenor": the entropic method's former
+/// name, still accepted so that existing command lines and scripts keep working. Throws
+/// tsenor::Error for anything else.
 inline Method parse_method(const std::string& name) {
-  for (Method m : {Method::automatic, Method::tsenor, Method::greedy, Method::exact})
+  if (name == "tsenor") return Method::entropic;
+  for (Method m : {Method::automatic, Method::entropic, Method::greedy, Method::exact})
     if (name == method_name(m)) return m;
   TSENOR_REQUIRE(false, "parse_method: unknown method '" + name +
-                            "' (expected auto, tsenor, greedy or exact)");
+                            "' (expected auto, entropic, greedy or exact; tsenor means entropic)");
 }
 
 /// Options of compute_mask. N counts the entries KEPT in every row and every column of
@@ -48,7 +52,7 @@ struct Options {
 
   Method method = Method::automatic;
 
-  /// Entropic sharpness for method tsenor. Scores are normalised per tile by the tile
+  /// Entropic sharpness for method entropic. Scores are normalised per tile by the tile
   /// maximum, so τ is the inverse temperature on a [0, 1] scale. The solver is stable at
   /// every τ > 0 (stabilised kernel, clamped scalings); larger τ needs more iterations.
   double tau = 0.0;  ///< 0 selects the measured default (default_tau)
@@ -56,7 +60,7 @@ struct Options {
   /// Stop when every row and column sum of the fractional solution is within
   /// tolerance·N of N (checked on every iteration, at no extra cost).
   double tolerance = 1e-4;
-  /// Improvement passes after rounding (tsenor and greedy): 2-swaps between rows that raise
+  /// Improvement passes after rounding (entropic and greedy): 2-swaps between rows that raise
   /// the objective, each pass visiting every pair of rows once. 0 disables them.
   int local_search_steps = 8;
 
@@ -87,7 +91,7 @@ inline int default_max_iterations(int n, int m) {
 
 /// Per-tile outcome flags (bitwise or).
 enum TileFlag : std::uint32_t {
-  tile_converged = 1u << 0,  ///< tsenor: the Dykstra iteration met the tolerance
+  tile_converged = 1u << 0,  ///< entropic: the Dykstra iteration met the tolerance
   tile_repaired = 1u << 1,   ///< rounding left a deficit that augmenting paths filled
   tile_padded = 1u << 2,     ///< a border tile completed with zeros (zero_pad)
   tile_invalid = 1u << 3,    ///< the mask is not N-regular: never set unless there is a bug
@@ -96,7 +100,7 @@ enum TileFlag : std::uint32_t {
 /// What happened in one tile. Plain data, readable on the host after a deep copy.
 struct TileStatus {
   std::uint32_t flags = 0;
-  std::int32_t iterations = 0;    ///< Dykstra iterations (tsenor), shortest-path phases (exact)
+  std::int32_t iterations = 0;    ///< Dykstra iterations (entropic), shortest-path phases (exact)
   double objective = 0.0;         ///< Σ A·S over the tile's (uncropped) entries
   double score_sum = 0.0;         ///< Σ A over the tile: objective of keeping everything
 };
@@ -105,8 +109,8 @@ struct TileStatus {
 struct Summary {
   Method method = Method::automatic;  ///< the method actually used
   int n = 0, m = 0;
-  double tau = 0.0;                    ///< τ used (tsenor)
-  int max_iterations = 0;              ///< iteration cap used (tsenor)
+  double tau = 0.0;                    ///< τ used (entropic)
+  int max_iterations = 0;              ///< iteration cap used (entropic)
   std::int64_t rows = 0, cols = 0;
   std::int64_t tiles = 0;
   /// Tiles whose mask is exactly N-regular. A cropped border tile (zero_pad) is not counted: it keeps at most

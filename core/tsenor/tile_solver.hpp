@@ -21,13 +21,13 @@ namespace tsenor {
 template <class Real>
 struct TileWorkspace {
   Real* score = nullptr;           // m rows of ld raw scores
-  float* y = nullptr;              // m rows of ld: Dykstra iterate (tsenor)
-  std::int16_t* order = nullptr;   // m·m entry ranking (tsenor, greedy)
+  float* y = nullptr;              // m rows of ld: Dykstra iterate (entropic)
+  std::int16_t* order = nullptr;   // m·m entry ranking (entropic, greedy)
   rounding::TileMask mask;
-  DykstraWorkspace dykstra{};      // (tsenor)
+  DykstraWorkspace dykstra{};      // (entropic)
   ExactWorkspace exact{};          // (exact)
-  int* queue = nullptr;            // 2m (tsenor, greedy)
-  int* parent = nullptr;           // 2m (tsenor, greedy)
+  int* queue = nullptr;            // 2m (entropic, greedy)
+  int* parent = nullptr;           // 2m (entropic, greedy)
   double* partial = nullptr;       // m: per-column partial sums
 
   /// Bytes needed: the layout below, measured from address 0.
@@ -58,7 +58,7 @@ struct TileWorkspace {
     order = take<std::int16_t>(base, static_cast<std::size_t>(m) * m);
     queue = take<int>(base, 2 * m);
     parent = take<int>(base, 2 * m);
-    if (method == Method::tsenor) {
+    if (method == Method::entropic) {
       y = take<float>(base, tile);
       dykstra.row_scale = take<float>(base, m);
       dykstra.col_scale = take<float>(base, m);
@@ -100,20 +100,20 @@ struct TileParams {
 /// it).
 template <Method M, class Member, class Real>
 KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const Member& lanes, const TileWorkspace<Real>& ws, const TileParams& p) {
-  static_assert(M == Method::exact || M == Method::tsenor || M == Method::greedy, "a resolved method");
+  static_assert(M == Method::exact || M == Method::entropic || M == Method::greedy, "a resolved method");
   TileStatus status;
   const rounding::TileMask& mask = ws.mask;
   const int m = mask.m, ld = mask.ld;
   if constexpr (M == Method::exact) {
     status.iterations = exact_solve_tile(lanes, mask, ws.score, ws.exact, p.exact_tuning);
   } else {
-    if constexpr (M == Method::tsenor) {
+    if constexpr (M == Method::entropic) {
       const DykstraOutcome d = dykstra_solve_tile(lanes, ws.score, ws.y, ld, ws.dykstra, p.dykstra);
       status.iterations = d.iterations;
       if (d.converged) status.flags |= tile_converged;
     }
     lanes::single(lanes, [&]() {
-      if constexpr (M == Method::tsenor)
+      if constexpr (M == Method::entropic)
         rounding::greedy_round(mask, ws.order, ws.y, ws.score);
       else
         rounding::greedy_round(mask, ws.order, ws.score, ws.score);

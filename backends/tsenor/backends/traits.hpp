@@ -35,7 +35,7 @@ struct LaunchTraits {
 };
 
 #if defined(KOKKOS_ENABLE_CUDA) || defined(KOKKOS_ENABLE_HIP)
-/// GPUs. Methods exact and tsenor: the lanes of a warp slice share a tile (one lane per row
+/// GPUs. Methods exact and entropic: the lanes of a warp slice share a tile (one lane per row
 /// or column, a power of two ≥ m up to the warp), 128 threads a team, tiles in shared memory
 /// with rows padded by one entry so that lanes on different rows hit different banks. The
 /// greedy method (a sort on one lane): one thread per tile, 32 tiles a team.
@@ -60,7 +60,7 @@ struct LaunchTraits<ExecSpace, std::enable_if_t<!std::is_same<typename ExecSpace
   /// 8192² at 8:16 in 13.4 ms against 17.4 ms unbounded).
   template <Method M>
   using launch_bounds = std::conditional_t<M == Method::exact, Kokkos::LaunchBounds<128, 8>, Kokkos::LaunchBounds<>>;
-  /// The exact method here too: optimal, and faster than the tsenor method on an H100 for every
+  /// The exact method here too: optimal, and faster than the entropic method on an H100 for every
   /// pattern measured (perf/results/h100/).
   static Method default_method(int /*n*/, int /*m*/) { return Method::exact; }
 };
