@@ -62,10 +62,10 @@ KOKKOS_INLINE_FUNCTION double first_stage_tau(double tau) {
 
 /// Y = exp(τÂ + F + G), clamped to [0, y_max] with values below FLT_MIN flushed to 0.
 template <class Member, class Logit>
-KOKKOS_INLINE_FUNCTION void form_iterate(const Member& lanes, int m, int ld, const Logit& logit, double tau,
+KOKKOS_INLINE_FUNCTION void form_iterate(const Member& team, int m, int ld, const Logit& logit, double tau,
                                          const DykstraWorkspace& w, float* y) {
   constexpr double y_max = 1.329227995784916e36;  // 2^120
-  lanes::for_each(lanes, m, [&](int j) {
+  lanes::for_each(team, m, [&](int j) {
     for (int i = 0; i < m; ++i) {
       const double e = portable_exp(tau * logit(i, j) + w.row_potential[i] + w.col_potential[j]);
       y[i * ld + j] = e < FLT_MIN ? 0.0f : static_cast<float>(e < y_max ? e : y_max);
@@ -76,8 +76,8 @@ KOKKOS_INLINE_FUNCTION void form_iterate(const Member& lanes, int m, int ld, con
 
 /// Folds the accumulated scalings into the potentials.
 template <class Member>
-KOKKOS_INLINE_FUNCTION void absorb_scalings(const Member& lanes, int m, const DykstraWorkspace& w) {
-  lanes::for_each(lanes, m, [&](int k) {
+KOKKOS_INLINE_FUNCTION void absorb_scalings(const Member& team, int m, const DykstraWorkspace& w) {
+  lanes::for_each(team, m, [&](int k) {
     w.row_potential[k] += portable_log(w.row_accumulated[k]);
     w.col_potential[k] += portable_log(w.col_accumulated[k]);
   });
@@ -85,12 +85,12 @@ KOKKOS_INLINE_FUNCTION void absorb_scalings(const Member& lanes, int m, const Dy
 
 }  // namespace detail
 
-/// Runs the iteration on one tile with the lanes of `lanes` (a row or a column each; every
-/// sum is the same pairwise tree on every backend). `score` holds the m·m raw scores
+/// Runs the iteration on one tile with the vector lanes of `team` (a row or a column each;
+/// every sum is the same pairwise tree on every backend). `score` holds the m·m raw scores
 /// (row-major, leading dimension ld, like y); on return `y` holds the unclipped Y (the greedy
 /// priority) — S = min(Y, 1) is the fractional solution.
 template <class Member, class Real>
-KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Member& lanes, const Real* score, float* y, int ld,
+KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Member& team, const Real* score, float* y, int ld,
                                                          const DykstraWorkspace& w, const DykstraParams& p) {
   const int m = p.m;
   const float n = static_cast<float>(p.n);
@@ -98,7 +98,7 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Member& lanes, co
   constexpr float scale_max = 1.2676506e30f;  // 2^100
   constexpr double absorb_above = 1.152921504606847e18, absorb_below = 8.673617379884035e-19;  // 2^±60
   // Â = A / max(A) per tile; an all-zero tile gives Â = 0 (every mask is then optimal).
-  const double amax = lanes::max(lanes, m, [&](int i) {
+  const double amax = lanes::max(team, m, [&](int i) {
     double r = 0.0;
     for (int j = 0; j < m; ++j)
       if (static_cast<double>(score[i * ld + j]) > r) r = static_cast<double>(score[i * ld + j]);
@@ -109,12 +109,12 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Member& lanes, co
 
   // Initial potentials at the first stage's τ: row log-maxima, then column log-maxima.
   double tau = detail::first_stage_tau(p.tau);
-  lanes::for_each(lanes, m, [&](int i) {
+  lanes::for_each(team, m, [&](int i) {
     double r = logit(i, 0);
     for (int j = 1; j < m; ++j) r = logit(i, j) > r ? logit(i, j) : r;
     w.row_potential[i] = -tau * r;
   });
-  lanes::for_each(lanes, m, [&](int j) {
+  lanes::for_each(team, m, [&](int j) {
     double c = tau * logit(0, j) + w.row_potential[0];
     for (int i = 1; i < m; ++i) {
       const double v = tau * logit(i, j) + w.row_potential[i];
@@ -122,7 +122,7 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Member& lanes, co
     }
     w.col_potential[j] = -c;
   });
-  detail::form_iterate(lanes, m, ld, logit, tau, w, y);
+  detail::form_iterate(team, m, ld, logit, tau, w, y);
 
   DykstraOutcome out;
   const float tol = static_cast<float>(p.tolerance) * n;
@@ -132,7 +132,7 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Member& lanes, co
   auto scaling = [&](float s) { return s > 0.0f ? (n / s < scale_max ? n / s : scale_max) : 1.0f; };
   while (out.iterations < p.max_iterations) {
     const bool last_stage = !(tau < p.tau);
-    lanes::for_each(lanes, m, [&](int i) {
+    lanes::for_each(team, m, [&](int i) {
       const float* row = y + i * ld;
       const float s = detail::pairwise_sum<float>(m, [&](int j) { return row[j] < 1.0f ? row[j] : 1.0f; });
       const float a = scaling(s);
@@ -141,7 +141,7 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Member& lanes, co
       w.row_absorb[i] = !(w.row_accumulated[i] < absorb_above && w.row_accumulated[i] > absorb_below);
       w.row_error[i] = s > n ? s - n : n - s;
     });
-    lanes::for_each(lanes, m, [&](int j) {
+    lanes::for_each(team, m, [&](int j) {
       const float s = detail::pairwise_sum<float>(m, [&](int i) {
         const float v = y[i * ld + j];
         return w.row_scale[i] * (v < 1.0f ? v : 1.0f);
@@ -157,10 +157,10 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Member& lanes, co
       }
     });
     // Exact reductions: the largest violation, and whether any scaling needs absorbing.
-    const double err = lanes::max(lanes, m, [&](int k) {
+    const double err = lanes::max(team, m, [&](int k) {
       return static_cast<double>(w.row_error[k] > w.col_error[k] ? w.row_error[k] : w.col_error[k]);
     });
-    const bool absorb = lanes::sum(lanes, m, [&](int k) { return w.row_absorb[k] | w.col_absorb[k]; }) > 0;
+    const bool absorb = lanes::sum(team, m, [&](int k) { return w.row_absorb[k] | w.col_absorb[k]; }) > 0;
     ++out.iterations;
     ++stage_iterations;
     if (last_stage) {
@@ -170,20 +170,20 @@ KOKKOS_INLINE_FUNCTION DykstraOutcome dykstra_solve_tile(const Member& lanes, co
       }
     } else if (err <= 10.0f * tol || stage_iterations >= stage_cap) {
       // Next stage: τ doubles and the potentials with it.
-      detail::absorb_scalings(lanes, m, w);
+      detail::absorb_scalings(team, m, w);
       const double next = 2.0 * tau < p.tau ? 2.0 * tau : p.tau;
-      lanes::for_each(lanes, m, [&](int k) {
+      lanes::for_each(team, m, [&](int k) {
         w.row_potential[k] *= next / tau;
         w.col_potential[k] *= next / tau;
       });
       tau = next;
-      detail::form_iterate(lanes, m, ld, logit, tau, w, y);
+      detail::form_iterate(team, m, ld, logit, tau, w, y);
       stage_iterations = 0;
       continue;
     }
     if (absorb) {
-      detail::absorb_scalings(lanes, m, w);
-      detail::form_iterate(lanes, m, ld, logit, tau, w, y);
+      detail::absorb_scalings(team, m, w);
+      detail::form_iterate(team, m, ld, logit, tau, w, y);
     }
   }
   return out;

@@ -2,6 +2,8 @@
 // host backends, a slice of a warp on GPUs). Every value that feeds a decision is reduced
 // with an exact operation (min, max, integer sum), so the result does not depend on the
 // number of lanes or their order.
+// Every function takes the Kokkos team member, named `team` throughout the library, and
+// works with the vector lanes of the calling team thread.
 #pragma once
 
 #include <Kokkos_Core.hpp>
@@ -17,20 +19,20 @@ constexpr bool single_lane =
 
 /// f(k) for k in [0, count), spread over the lanes; they are in step again afterwards.
 template <class Member, class F>
-KOKKOS_INLINE_FUNCTION void for_each(const Member& lanes, int count, const F& f) {
-  Kokkos::parallel_for(Kokkos::ThreadVectorRange(lanes, count), f);
+KOKKOS_INLINE_FUNCTION void for_each(const Member& team, int count, const F& f) {
+  Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, count), f);
 }
 
 /// f() on one lane; afterwards every lane sees what it wrote.
 template <class Member, class F>
-KOKKOS_INLINE_FUNCTION void single(const Member& lanes, const F& f) {
-  Kokkos::single(Kokkos::PerThread(lanes), f);
+KOKKOS_INLINE_FUNCTION void single(const Member& team, const F& f) {
+  Kokkos::single(Kokkos::PerThread(team), f);
 }
 
 /// f(value) on one lane, then `value` on every lane.
 template <class Member, class F, class T>
-KOKKOS_INLINE_FUNCTION void single(const Member& lanes, const F& f, T& value) {
-  Kokkos::single(Kokkos::PerThread(lanes), f, value);
+KOKKOS_INLINE_FUNCTION void single(const Member& team, const F& f, T& value) {
+  Kokkos::single(Kokkos::PerThread(team), f, value);
 }
 
 /// A value and its index, ordered by value, then index: a total order, so the minimum does not
@@ -75,7 +77,7 @@ struct MinKeyIndex {
 
 /// The smallest f(k) over [0, count) (+max double when count is 0), on every lane.
 template <class Member, class F>
-KOKKOS_INLINE_FUNCTION double min(const Member& lanes, int count, const F& f) {
+KOKKOS_INLINE_FUNCTION double min(const Member& team, int count, const F& f) {
   if constexpr (single_lane<Member>) {
     double lo[4] = {1.7976931348623157e308, 1.7976931348623157e308, 1.7976931348623157e308,
                     1.7976931348623157e308};
@@ -88,7 +90,7 @@ KOKKOS_INLINE_FUNCTION double min(const Member& lanes, int count, const F& f) {
   }
   double result = 0.0;
   Kokkos::parallel_reduce(
-      Kokkos::ThreadVectorRange(lanes, count),
+      Kokkos::ThreadVectorRange(team, count),
       [&](int k, double& lo) {
         const double v = f(k);
         lo = v < lo ? v : lo;
@@ -99,10 +101,10 @@ KOKKOS_INLINE_FUNCTION double min(const Member& lanes, int count, const F& f) {
 
 /// The largest f(k) over [0, count), on every lane.
 template <class Member, class F>
-KOKKOS_INLINE_FUNCTION double max(const Member& lanes, int count, const F& f) {
+KOKKOS_INLINE_FUNCTION double max(const Member& team, int count, const F& f) {
   double result = 0.0;
   Kokkos::parallel_reduce(
-      Kokkos::ThreadVectorRange(lanes, count),
+      Kokkos::ThreadVectorRange(team, count),
       [&](int k, double& hi) {
         const double v = f(k);
         hi = v > hi ? v : hi;
@@ -113,7 +115,7 @@ KOKKOS_INLINE_FUNCTION double max(const Member& lanes, int count, const F& f) {
 
 /// The smallest k in [0, count) with pred(k), or `count` when there is none, on every lane.
 template <class Member, class P>
-KOKKOS_INLINE_FUNCTION int first(const Member& lanes, int count, const P& pred) {
+KOKKOS_INLINE_FUNCTION int first(const Member& team, int count, const P& pred) {
   if constexpr (single_lane<Member>) {
     int k = 0;
     while (k < count && !pred(k)) ++k;
@@ -121,7 +123,7 @@ KOKKOS_INLINE_FUNCTION int first(const Member& lanes, int count, const P& pred) 
   }
   int result = count;
   Kokkos::parallel_reduce(
-      Kokkos::ThreadVectorRange(lanes, count),
+      Kokkos::ThreadVectorRange(team, count),
       [&](int k, int& lo) {
         if (pred(k) && k < lo) lo = k;
       },
@@ -132,15 +134,15 @@ KOKKOS_INLINE_FUNCTION int first(const Member& lanes, int count, const P& pred) 
 /// The smallest f(k) over [0, count) and the lowest k that has it, on every lane (key = max
 /// double and index = count when count is 0).
 template <class Member, class F>
-KOKKOS_INLINE_FUNCTION KeyIndex argmin(const Member& lanes, int count, const F& f) {
+KOKKOS_INLINE_FUNCTION KeyIndex argmin(const Member& team, int count, const F& f) {
   KeyIndex result{1.7976931348623157e308, count};
   if constexpr (single_lane<Member>) {
-    result.key = min(lanes, count, f);
-    result.index = first(lanes, count, [&](int k) { return f(k) == result.key; });
+    result.key = min(team, count, f);
+    result.index = first(team, count, [&](int k) { return f(k) == result.key; });
     return result;
   }
   Kokkos::parallel_reduce(
-      Kokkos::ThreadVectorRange(lanes, count),
+      Kokkos::ThreadVectorRange(team, count),
       [&](int k, KeyIndex& lo) {
         const double v = f(k);
         if (v < lo.key || (v == lo.key && k < lo.index)) lo = KeyIndex{v, k};
@@ -151,10 +153,10 @@ KOKKOS_INLINE_FUNCTION KeyIndex argmin(const Member& lanes, int count, const F& 
 
 /// Σ f(k) over [0, count) for integer f, on every lane.
 template <class Member, class F>
-KOKKOS_INLINE_FUNCTION int sum(const Member& lanes, int count, const F& f) {
+KOKKOS_INLINE_FUNCTION int sum(const Member& team, int count, const F& f) {
   int result = 0;
   Kokkos::parallel_reduce(
-      Kokkos::ThreadVectorRange(lanes, count), [&](int k, int& total) { total += f(k); }, Kokkos::Sum<int>(result));
+      Kokkos::ThreadVectorRange(team, count), [&](int k, int& total) { total += f(k); }, Kokkos::Sum<int>(result));
   return result;
 }
 

@@ -99,20 +99,20 @@ struct TileParams {
 /// ws.mask. The status is complete on the lane that runs `lanes::single` (the one that stores
 /// it).
 template <Method M, class Member, class Real>
-KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const Member& lanes, const TileWorkspace<Real>& ws, const TileParams& p) {
+KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const Member& team, const TileWorkspace<Real>& ws, const TileParams& p) {
   static_assert(M == Method::exact || M == Method::entropic || M == Method::greedy, "a resolved method");
   TileStatus status;
   const rounding::TileMask& mask = ws.mask;
   const int m = mask.m, ld = mask.ld;
   if constexpr (M == Method::exact) {
-    status.iterations = exact_solve_tile(lanes, mask, ws.score, ws.exact, p.exact_tuning);
+    status.iterations = exact_solve_tile(team, mask, ws.score, ws.exact, p.exact_tuning);
   } else {
     if constexpr (M == Method::entropic) {
-      const DykstraOutcome d = dykstra_solve_tile(lanes, ws.score, ws.y, ld, ws.dykstra, p.dykstra);
+      const DykstraOutcome d = dykstra_solve_tile(team, ws.score, ws.y, ld, ws.dykstra, p.dykstra);
       status.iterations = d.iterations;
       if (d.converged) status.flags |= tile_converged;
     }
-    lanes::single(lanes, [&]() {
+    lanes::single(team, [&]() {
       if constexpr (M == Method::entropic)
         rounding::greedy_round(mask, ws.order, ws.y, ws.score);
       else
@@ -122,13 +122,13 @@ KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const Member& lanes, const TileWork
     });
   }
   // Σ A·kept in a fixed order: each column top to bottom, then the columns left to right.
-  lanes::for_each(lanes, m, [&](int j) {
+  lanes::for_each(team, m, [&](int j) {
     double column = 0.0;
     for (int i = 0; i < m; ++i)
       if (mask.kept[i * ld + j]) column += static_cast<double>(ws.score[i * ld + j]);
     ws.partial[j] = column;
   });
-  lanes::single(lanes, [&]() {
+  lanes::single(team, [&]() {
     for (int j = 0; j < m; ++j) status.objective += ws.partial[j];
     if (!mask.regular()) status.flags |= tile_invalid;
   });
