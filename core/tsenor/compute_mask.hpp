@@ -58,25 +58,45 @@ inline void validate(const Options& o, std::int64_t rows, std::int64_t cols) {
                      std::to_string(o.m) + " (set Options::zero_pad to pad and crop the border tiles)");
 }
 
-/// The batched solve: team thread k of team l solves tile l·tiles_per_team + k with its vector
+/// Where the tiles of one launch lie: tile t covers rows (t / tile_cols)·m … +m−1 and columns
+/// (t % tile_cols)·m … +m−1 of the rows×cols matrix (border tiles may overhang it).
+struct TileGrid {
+  std::int64_t rows = 0, cols = 0;
+  std::int64_t tile_cols = 0, tiles = 0;
+  int m = 0, n = 0;
+};
+
+/// How a team's scratch holds its tiles: `per_team` slices of `tile_bytes` at scratch level
+/// `level`, tile arrays with leading dimension `ld` (m plus the backend's padding).
+struct TeamScratch {
+  int per_team = 1;
+  int level = 0;
+  int ld = 0;
+  std::size_t tile_bytes = 0;
+};
+
+/// The batched solve: team thread k of team l solves tile l·per_team + k with its vector
 /// lanes, in its own slice of the team's scratch. Method M is fixed at compile time.
 template <Method M, class Member, class ScoreView, class MaskView, class Real>
 struct SolveTiles {
+  using Memory = typename Member::execution_space::memory_space;
   ScoreView scores;
   MaskView mask;
-  Kokkos::View<TileStatus*, typename Member::execution_space::memory_space> status;
-  Kokkos::View<float***, Kokkos::LayoutRight, typename Member::execution_space::memory_space> fractional;
+  Kokkos::View<TileStatus*, Memory> status;
+  Kokkos::View<float***, Kokkos::LayoutRight, Memory> fractional;
   TileParams params;
-  std::int64_t rows, cols, tile_cols, tiles;
-  int m, n, ld, per_team, scratch_level;
-  std::size_t tile_bytes;
+  TileGrid grid;
+  TeamScratch scratch;
 
   KOKKOS_INLINE_FUNCTION void operator()(const Member& team) const {
-    const std::int64_t t = static_cast<std::int64_t>(team.league_rank()) * per_team + team.team_rank();
-    if (t >= tiles) return;
-    char* const team_scratch = static_cast<char*>(team.team_scratch(scratch_level).get_shmem(per_team * tile_bytes));
-    const TileWorkspace<Real> ws(team_scratch + team.team_rank() * tile_bytes, m, n, ld, M);
-    const std::int64_t r0 = (t / tile_cols) * m, c0 = (t % tile_cols) * m;
+    const std::int64_t rows = grid.rows, cols = grid.cols;
+    const int m = grid.m, ld = scratch.ld;
+    const std::int64_t t = static_cast<std::int64_t>(team.league_rank()) * scratch.per_team + team.team_rank();
+    if (t >= grid.tiles) return;
+    char* const team_scratch =
+        static_cast<char*>(team.team_scratch(scratch.level).get_shmem(scratch.per_team * scratch.tile_bytes));
+    const TileWorkspace<Real> ws(team_scratch + team.team_rank() * scratch.tile_bytes, m, grid.n, ld, M);
+    const std::int64_t r0 = (t / grid.tile_cols) * m, c0 = (t % grid.tile_cols) * m;
     const bool padded = r0 + m > rows || c0 + m > cols;
     // Each lane loads whole columns (coalesced across lanes) and sums them top down.
     lanes::for_each(team, m, [&](int j) {
@@ -270,8 +290,18 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   shape = backends::fit_scratch(shape, tile_bytes, static_cast<std::size_t>(Policy::scratch_size_max(0)));
   params.exact_tuning.select_by_rank = shape.select_by_rank;
   params.exact_tuning.parallel_search = shape.parallel_search;
-  const int per_team = shape.tiles_per_team;
-  const int scratch_level = shape.scratch_level;
+  detail::TileGrid grid;
+  grid.rows = rows;
+  grid.cols = cols;
+  grid.tile_cols = tile_cols;
+  grid.tiles = tiles;
+  grid.m = m;
+  grid.n = n;
+  detail::TeamScratch scratch;
+  scratch.per_team = shape.tiles_per_team;
+  scratch.level = shape.scratch_level;
+  scratch.ld = ld;
+  scratch.tile_bytes = tile_bytes;
   TSENOR_REQUIRE(tiles <= 2147483647, "tsenor::compute_mask: " + std::to_string(tiles) +
                                           " tiles exceed one launch; call it on row strips of the matrix");
   if (tiles > 0) {
@@ -280,13 +310,14 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
       using Bounded = Kokkos::TeamPolicy<ExecSpace, typename Traits::template launch_bounds<M>>;
       // Fewer tiles per team when the bounds (registers) and the team memory do not allow
       // the shape's team size.
-      for (int team = per_team;; --team) {
-        const detail::SolveTiles<M, typename Bounded::member_type, ScoreView, MaskView, Real> solve{
-            scores, mask, status, fractional, params, rows, cols, tile_cols, tiles, m, n, ld, team, scratch_level,
-            tile_bytes};
-        Bounded policy(exec, static_cast<int>((tiles + team - 1) / team), team, shape.lanes);
-        policy.set_scratch_size(scratch_level, Kokkos::PerTeam(team * tile_bytes));
-        if (team > 1 && policy.team_size_max(solve, Kokkos::ParallelForTag()) < team) continue;
+      // Every member has its own type, so the order below cannot mix them up.
+      detail::SolveTiles<M, typename Bounded::member_type, ScoreView, MaskView, Real> solve{
+          scores, mask, status, fractional, params, grid, scratch};
+      for (int per_team = scratch.per_team;; --per_team) {
+        solve.scratch.per_team = per_team;
+        Bounded policy(exec, static_cast<int>((tiles + per_team - 1) / per_team), per_team, shape.lanes);
+        policy.set_scratch_size(scratch.level, Kokkos::PerTeam(per_team * tile_bytes));
+        if (per_team > 1 && policy.team_size_max(solve, Kokkos::ParallelForTag()) < per_team) continue;
         Kokkos::parallel_for("tsenor::solve_tiles", policy, solve);
         return;
       }
