@@ -13,46 +13,15 @@ import argparse
 import datetime
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def run(cmd, **kw):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
-    return out.stdout
-
-
-def last_json(text):
-    return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
-
-
-def machine():
-    model = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": model, "cores": os.cpu_count(), "load_average_at_start": os.getloadavg(),
-            "system": platform.platform()}
-
-
-def git_revision():
-    try:
-        rev = run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"]).strip()
-        dirty = run(["git", "-C", HERE, "status", "--porcelain", "--untracked-files=no"]).strip()
-        return rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+from common import HERE, git_revision, last_json, machine, run
 
 
 def quality(mask, scores, nm, objectives):
     q = last_json(run([sys.executable, os.path.join(HERE, "quality.py"), mask, scores, "--nm", nm,
-                       "--objectives", objectives]))
+                       "--objectives", objectives]).stdout)
     return {"feasible_fraction": q["feasible_fraction"],
             "kept_error_mean": q["kept_relative_error"]["mean"], "kept_error_worst": q["kept_relative_error"]["worst"],
             "pruned_error_mean": q["pruned_relative_error"]["mean"],
@@ -99,7 +68,7 @@ def main():
 
                 def lemon_run():
                     r = last_json(run([lemon, scores, "--nm", nm, "--threads", str(args.threads),
-                                       "--objectives", objectives], env=env))
+                                       "--objectives", objectives], env=env).stdout)
                     return {"seconds": r["seconds"], "tiles": r["tiles"]}
 
                 base = {"family": family, "nm": nm, "rows": args.size, "cols": args.size, "threads": args.threads}
@@ -134,7 +103,7 @@ def main():
                     def torch_run():
                         r = last_json(run([sys.executable, os.path.join(HERE, "paper_pytorch.py"), scores, "--nm", nm,
                                            "--tau", str(args.torch_tau), "--threads", str(args.threads),
-                                           "--output", mask], env=env))
+                                           "--output", mask], env=env).stdout)
                         return {"seconds": r["seconds"], "tiles": r["tiles"], "tau": r["tau"],
                                 "seconds_dykstra": r.get("seconds_dykstra")}
 
@@ -144,8 +113,9 @@ def main():
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
 
     result = {"benchmark": "tsenor quality and speed", "date": datetime.datetime.now().isoformat(timespec="seconds"),
-              "command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]), "git_revision": git_revision(),
-              "tool_version": run([tool, "--version"]).strip(), "machine": machine(), "rows": rows}
+              "command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
+              "git_revision": git_revision(short=True), "tool_version": run([tool, "--version"]).stdout.strip(),
+              "machine": machine(), "rows": rows}
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
     with open(os.path.splitext(args.out)[0] + ".md", "w") as f:

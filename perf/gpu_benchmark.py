@@ -38,14 +38,13 @@ import math
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from common import HERE, cpu_model, error_stats, git_revision, json_lines, nm_of, regular_tiles, run, tile_view
 DEFAULT_SHAPES = "8192x8192,4096x4096,1024x4096,14336x4096,4096x14336"
 # docs/design.md §6: LEMON's network simplex on the H100 host's 16 cores, 8192×8192 Gaussian scores, every tile exact.
 LEMON_ANCHORS = {"shape": "8192x8192", "threads": 16, "seconds": {"2:4": 1.03, "4:8": 0.95, "8:16": 1.10, "16:32": 1.30}}
@@ -115,65 +114,8 @@ def shape_name(shape):
     return f"{shape[0]}x{shape[1]}"
 
 
-def nm_of(pattern):
-    n, m = pattern.split(":")
-    return int(n), int(m)
-
-
-def run(cmd, env=None, check=True, timeout=None):
-    """Runs cmd; past `timeout` seconds it is killed and RuntimeError raised (partial stdout in .partial_stdout)."""
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        err = RuntimeError(f"{shlex.join(cmd)} killed after {timeout:.0f} s (--deadline)")
-        partial = e.stdout or ""
-        err.partial_stdout = partial.decode() if isinstance(partial, bytes) else partial
-        raise err
-    if check and out.returncode != 0:
-        raise RuntimeError(f"{shlex.join(cmd)} exited with {out.returncode}: {out.stderr.strip()[-2000:]}")
-    return out
-
-
-def json_lines(text):
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-
-
-def git_revision():
-    try:
-        rev = run(["git", "-C", HERE, "rev-parse", "HEAD"]).stdout.strip()
-        dirty = run(["git", "-C", HERE, "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
-        return rev + ("-dirty" if dirty else "")
-    except (OSError, RuntimeError):
-        return "unknown"
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # quality
-
-def tile_view(a, m):
-    """(R, C) -> (R/m, m, C/m, m) view: tile (p, q) is [p, :, q, :], flat tile index p·(C/m) + q."""
-    r, c = a.shape
-    return a.reshape(r // m, m, c // m, m)
-
-
-def regular_tiles(mask, n, m):
-    """Per tile: exactly n kept in every row and every column (and only 0/1 values)."""
-    t = tile_view(mask, m)
-    rows_ok = (t.sum(axis=3, dtype=np.int32) == n).all(axis=1)  # (R/m, C/m)
-    cols_ok = (t.sum(axis=1, dtype=np.int32) == n).all(axis=2)  # (R/m, C/m)
-    ok = rows_ok & cols_ok
-    if mask.max(initial=0) > 1:
-        ok &= (t <= 1).all(axis=(1, 3))
-    return ok.reshape(-1)
-
 
 def sampled_objectives(scores, mask, m, idx):
     """f = Σ A·S on the sampled tiles (float64)."""
@@ -181,12 +123,6 @@ def sampled_objectives(scores, mask, m, idx):
     a = tile_view(scores, m)[p, :, q, :].astype(np.float64)
     s = tile_view(mask, m)[p, :, q, :]
     return (a * (s != 0)).sum(axis=(1, 2)), a.sum(axis=(1, 2))
-
-
-def error_stats(num, den):
-    ok = den != 0
-    err = num[ok] / den[ok]
-    return (float(err.mean()) if err.size else None, float(err.max()) if err.size else None, int((~ok).sum()))
 
 
 class Reference:
@@ -200,9 +136,10 @@ class Reference:
         f, _ = sampled_objectives(scores, mask, self.m, self.idx)
         kept = error_stats(self.opt - f, self.opt)
         pruned = error_stats(self.opt - f, self.total - self.opt)
-        return {"kept_error_mean": kept[0], "kept_error_worst": kept[1], "pruned_error_mean": pruned[0],
-                "pruned_error_worst": pruned[1], "quality_sample_tiles": int(self.idx.size),
-                "quality_skipped_zero_denominator": kept[2] + pruned[2]}
+        return {"kept_error_mean": kept["mean"], "kept_error_worst": kept["worst"],
+                "pruned_error_mean": pruned["mean"], "pruned_error_worst": pruned["worst"],
+                "quality_sample_tiles": int(self.idx.size),
+                "quality_skipped_zero_denominator": kept["skipped_zero_denominator"] + pruned["skipped_zero_denominator"]}
 
 
 def mask_checks(mask, n, m):
@@ -534,7 +471,7 @@ def main():
                         reference = Reference(scores, mask, m, idx)
                     if reference is not None:
                         rec.update(reference.quality(scores, mask))
-                    if method == "tsenor":
+                    if method in ("entropic", "tsenor"):
                         dykstra_peak_fraction(rec, m, info)
                     del mask
                     os.remove(mask_path)

@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import shutil
 import struct
 import subprocess
@@ -27,10 +26,11 @@ import time
 
 import numpy as np
 
+from common import HERE, git_revision, machine, nm_of, regular_tiles, run
+
 SHAPES = [("self_attn.q_proj", (4096, 4096)), ("self_attn.k_proj", (1024, 4096)), ("self_attn.v_proj", (1024, 4096)),
           ("self_attn.o_proj", (4096, 4096)), ("mlp.gate_proj", (14336, 4096)), ("mlp.up_proj", (14336, 4096)),
           ("mlp.down_proj", (4096, 14336))]
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def bf16_bytes(rng, shape, scale):
@@ -99,11 +99,7 @@ def verify(masks_path, n, m, expected_names):
     with safe_open(masks_path, framework="numpy") as f:
         names = sorted(f.keys())
         for name in names:
-            mask = f.get_tensor(name)
-            r, c = mask.shape
-            t = mask.reshape(r // m, m, c // m, m)
-            rows, cols = t.sum(axis=3, dtype=np.int16), t.sum(axis=1, dtype=np.int16)
-            bad += int((rows != n).any(axis=1).sum() + (cols != n).any(axis=2).sum())
+            bad += int((~regular_tiles(f.get_tensor(name), n, m)).sum())
     return {"tensors": len(names), "names_as_expected": names == sorted(expected_names), "tiles_not_n_regular": bad,
             "loaded_with_safetensors": True}
 
@@ -114,17 +110,6 @@ def sha256(path):
         for block in iter(lambda: f.read(1 << 24), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def machine():
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
-    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1)}
 
 
 def main():
@@ -143,7 +128,7 @@ def main():
     p.add_argument("--name", default=None, help="results file name (default: prune-llama3-8b-<layers>layers)")
     p.add_argument("--results", default=os.path.join(HERE, "results"))
     a = p.parse_args()
-    n, m = map(int, a.nm.split(":"))
+    n, m = nm_of(a.nm)
     name = a.name or f"prune-llama3-8b-{a.layers}layers"
 
     per_layer = sum(r * c for _, (r, c) in SHAPES) * 2
@@ -167,15 +152,14 @@ def main():
         cmd += ["--max-chunk-mb", str(a.max_chunk_mb)]
     env = dict(os.environ, OMP_PROC_BIND=os.environ.get("OMP_PROC_BIND", "false"))
     t0 = time.time()
-    subprocess.run(cmd, check=True, env=env)
+    run(cmd, env=env)
     wall = time.time() - t0
     with open(report_path) as f:
         report = json.load(f)
     selected = [t["name"] for t in report["tensors"]]
     check = verify(masks, n, m, [f"model.layers.{i}.{p}.weight" for i in range(a.layers) for p, _ in SHAPES])
-    result = {"name": name, "machine": machine(), "git": subprocess.run(
-                  ["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
-              "command": " ".join(cmd), "layers": a.layers, "checkpoint_gb": data_bytes / 1e9,
+    result = {"name": name, "machine": machine(), "git": git_revision(short=True), "command": " ".join(cmd),
+              "layers": a.layers, "checkpoint_gb": data_bytes / 1e9,
               "page_cache_dropped": cold, "wall_seconds_measured_outside": wall, "verification": check,
               "totals": report["totals"], "backend": report["backend"], "threads_per_rank": report["threads_per_rank"],
               "method": report["method"], "nm": a.nm, "masks_sha256": sha256(masks)}
@@ -185,7 +169,7 @@ def main():
         cmd_k[cmd_k.index(report_path)] = report_path + f".{a.ranks}"
         env_k = dict(env, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
         t0 = time.time()
-        subprocess.run(cmd_k, check=True, env=env_k)
+        run(cmd_k, env=env_k)
         with open(report_path + f".{a.ranks}") as f:
             rk = json.load(f)
         result["mpi"] = {"ranks": a.ranks, "command": " ".join(cmd_k), "wall_seconds": time.time() - t0,

@@ -13,19 +13,7 @@ import json
 
 import numpy as np
 
-
-def tiles(a, m):
-    """(R, C) -> (R/m · C/m, m, m), tile (p, q) at index p·(C/m) + q: lemon_baseline's order."""
-    r, c = a.shape
-    return a.reshape(r // m, m, c // m, m).transpose(0, 2, 1, 3).reshape(-1, m, m)
-
-
-def error_stats(num, den):
-    """Mean and worst of num/den over the entries with den != 0, and how many were skipped."""
-    ok = den != 0
-    err = num[ok] / den[ok]
-    return {"mean": float(err.mean()) if err.size else None, "worst": float(err.max()) if err.size else None,
-            "skipped_zero_denominator": int((~ok).sum())}
+from common import error_stats, nm_of, regular_tiles, tiles
 
 
 def main():
@@ -36,7 +24,7 @@ def main():
     parser.add_argument("--objectives", required=True, help="per-tile optima, raw little-endian float64")
     args = parser.parse_args()
 
-    n, m = (int(x) for x in args.nm.split(":"))
+    n, m = nm_of(args.nm)
     mask = np.load(args.mask)
     scores = np.load(args.scores).astype(np.float64)
     if mask.shape != scores.shape or scores.ndim != 2 or scores.shape[0] % m or scores.shape[1] % m:
@@ -51,7 +39,7 @@ def main():
 
     f = np.where(keep, a, 0.0).sum(axis=(1, 2))
     total = a.sum(axis=(1, 2))
-    feasible = (keep.sum(axis=2) == n).all(axis=1) & (keep.sum(axis=1) == n).all(axis=1)
+    feasible = regular_tiles(mask, n, m)
     print(json.dumps({
         "tiles": int(keep.shape[0]),
         "feasible_fraction": float(feasible.mean()),
