@@ -27,7 +27,7 @@ import unittest
 import numpy as np
 
 TOOL = None  # set from --tool in __main__
-METHODS = ("exact", "tsenor", "greedy")
+METHODS = ("exact", "entropic", "greedy")
 PATTERNS = ((2, 4), (8, 16), (3, 8))
 SHAPE = (32, 48)  # a multiple of 4, 8 and 16, not square: a transposition mistake shows
 

@@ -171,14 +171,15 @@ Input and output
 Pattern and method
   --nm N:M            N kept per M (default 2:4); 1 <= N < M <= 128
   --method NAME       auto (default: the best measured method for the backend; 'exact'
-                      on CPUs and on GPUs), exact (optimal per tile), tsenor (entropic optimal transport
-                      + greedy rounding + local search + repair), greedy (fast baseline)
-  --tau X             tsenor: entropic sharpness on per-tile max-normalised scores
+                      on CPUs and on GPUs), exact (optimal per tile), entropic (the TSENOR
+                      paper's method: entropic optimal transport by Dykstra + greedy rounding +
+                      local search + repair; 'tsenor' is accepted for it), greedy (fast baseline)
+  --tau X             entropic: sharpness on per-tile max-normalised scores
                       (default 1000, measured: see README, "Defaults")
-  --iterations K      tsenor: Dykstra iteration cap (default 300)
-  --tolerance X       tsenor: stop when row/column sums are within X*N of N (default 1e-4)
+  --iterations K      entropic: Dykstra iteration cap (default 300)
+  --tolerance X       entropic: stop when row/column sums are within X*N of N (default 1e-4)
   --local-search-steps K
-                      tsenor, greedy: improvement passes after rounding (default 8)
+                      entropic, greedy: improvement passes after rounding (default 8)
   --zero-pad          accept shapes that are not multiples of M: border tiles are padded with
                       zero scores, solved, and cropped (cropped border tiles keep at most N per
                       row/column). Without it such shapes are an error.
