@@ -3,13 +3,15 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
 
 #include <unistd.h>
+
+#include "tsenor/io/detail/float16.hpp"
+#include "tsenor/io/detail/text.hpp"
 
 namespace tsenor::io {
 
@@ -27,19 +29,10 @@ namespace {
 
 [[noreturn]] void fail(const std::string& path, const std::string& problem) { throw NpyError(path + ": " + problem); }
 
-// Text from the file ends up in messages: keep it short and printable so that a message stays one line.
-std::string printable(const std::string& text) {
-  constexpr std::size_t max_length = 40;
-  std::string out;
-  for (const char c : text.substr(0, max_length)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  return text.size() > max_length ? out + "..." : out;
-}
+using detail::shape_tuple_text;
 
-std::string shape_text(const std::vector<std::size_t>& shape) {
-  std::string out = "(";
-  for (std::size_t k = 0; k < shape.size(); ++k) out += (k ? ", " : "") + std::to_string(shape[k]);
-  return out + (shape.size() == 1 ? ",)" : ")");
-}
+// Text from the file ends up in messages: at most 40 characters of it.
+std::string printable(const std::string& text) { return detail::printable(text, 40); }
 
 struct ElementType {
   const char* descr;
@@ -246,14 +239,14 @@ Header open_npy(std::ifstream& in, const std::string& path, const char* expected
 
   const HeaderDict dict = HeaderParser(text, path).parse();
   const ElementType& type = element_type(dict.descr, path, expected);
-  if (dict.shape.size() != 2) fail(path, "shape " + shape_text(dict.shape) + " is not 2-D");
+  if (dict.shape.size() != 2) fail(path, "shape " + shape_tuple_text(dict.shape) + " is not 2-D");
   const Header header{&type, dict.fortran_order, dict.shape[0], dict.shape[1]};
 
   if (header.cols != 0 && header.rows > std::numeric_limits<std::size_t>::max() / header.cols / type.size)
-    fail(path, "shape " + shape_text(dict.shape) + " is too large to address");
+    fail(path, "shape " + shape_tuple_text(dict.shape) + " is too large to address");
   const std::uint64_t needed = header.rows * header.cols * type.size, present = file_size - data_offset;
   if (needed > present)
-    fail(path, "data truncated: shape " + shape_text(dict.shape) + " of " + dtype_name(type.dtype) + " needs " +
+    fail(path, "data truncated: shape " + shape_tuple_text(dict.shape) + " of " + dtype_name(type.dtype) + " needs " +
                    std::to_string(needed) + " bytes, the file has " + std::to_string(present));
   if (needed < present)
     fail(path, std::to_string(present - needed) + " bytes after the data: header and data disagree");
@@ -289,25 +282,6 @@ std::vector<T> read_elements(std::ifstream& in, const Header& header, const std:
   return values;
 }
 
-// Exact: every float16 value is a float. Subnormals are mantissa * 2^-24; NaN payloads are kept, as numpy does.
-float half_to_float(std::uint16_t half) {
-  const std::uint32_t sign = static_cast<std::uint32_t>(half & 0x8000u) << 16;
-  const std::uint32_t exponent = (half >> 10) & 0x1fu, mantissa = half & 0x3ffu;
-  std::uint32_t bits;
-  if (exponent == 0) {
-    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-    std::memcpy(&bits, &magnitude, sizeof bits);
-    bits |= sign;
-  } else if (exponent == 31) {
-    bits = sign | 0x7f800000u | (mantissa << 13);
-  } else {
-    bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
-  }
-  float value;
-  std::memcpy(&value, &bits, sizeof value);
-  return value;
-}
-
 // numpy.save's version 1.0 header, byte for byte: sorted keys, 21 - len(str(rows)) spare spaces so the first axis
 // can grow in place, then spaces and '\n' up to a multiple of 64 (a whole 64 when already aligned, as numpy's
 // formula gives).
@@ -337,7 +311,7 @@ Matrix read_npy_matrix(const std::string& path) {
     case DType::float16: {
       const auto halves = read_elements<std::uint16_t, std::uint16_t>(in, header, path);
       matrix.f32.resize(halves.size());
-      std::transform(halves.begin(), halves.end(), matrix.f32.begin(), half_to_float);
+      std::transform(halves.begin(), halves.end(), matrix.f32.begin(), detail::float16_to_float);
       break;
     }
     case DType::float32: matrix.f32 = read_elements<float, std::uint32_t>(in, header, path); break;

@@ -1,5 +1,7 @@
 #include "tsenor/io/safetensors.hpp"
 
+#include "tsenor/io/detail/float16.hpp"
+#include "tsenor/io/detail/text.hpp"
 #include "tsenor/io/files.hpp"
 
 #include <fcntl.h>
@@ -37,33 +39,19 @@ constexpr DTypeRow dtype_table[] = {
 // The largest header accepted, as in the reference implementation: a bigger one is a lie or an attack.
 constexpr std::uint64_t max_header_length = 100000000;
 
-// Text from a file ends up in messages: keep it short and printable, one line.
-std::string printable(const std::string& text) {
-  constexpr std::size_t max_length = 60;
-  std::string out;
-  for (const char c : text.substr(0, max_length)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  return text.size() > max_length ? out + "..." : out;
-}
+using detail::shape_text;
+
+// Text from a file ends up in messages: at most 60 characters of it.
+std::string printable(const std::string& text) { return detail::printable(text, 60); }
 
 // A library message that may quote the file's bytes (nlohmann's parse errors do): printable ASCII only.
-std::string sanitized(const std::string& text) {
-  constexpr std::size_t max_length = 200;
-  std::string out;
-  for (const char c : text.substr(0, max_length)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  return text.size() > max_length ? out + "..." : out;
-}
+std::string sanitized(const std::string& text) { return detail::printable(text, 200); }
 
 [[noreturn]] void fail(const std::string& path, const std::string& problem) {
   throw SafetensorsError(path + ": " + problem);
 }
 [[noreturn]] void fail_tensor(const std::string& path, const std::string& name, const std::string& problem) {
   throw SafetensorsError(path + ": tensor '" + printable(name) + "': " + problem);
-}
-
-std::string shape_text(const std::vector<std::uint64_t>& shape) {
-  std::string out = "[";
-  for (std::size_t k = 0; k < shape.size(); ++k) out += (k ? ", " : "") + std::to_string(shape[k]);
-  return out + "]";
 }
 
 // A SAX pass before building the DOM: bounds the nesting (a header is at most 3 deep: object, tensor object,
@@ -447,26 +435,8 @@ void to_float(StDType dtype, const void* in, std::size_t n, float* out) {
       }
       return;
     case StDType::F16:
-      for (std::size_t k = 0; k < n; ++k) {
-        const std::uint32_t h = static_cast<std::uint32_t>(bytes[2 * k]) | (std::uint32_t(bytes[2 * k + 1]) << 8);
-        const std::uint32_t sign = (h & 0x8000u) << 16;
-        std::uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu, bits;
-        if (exponent == 0x1f) {
-          bits = sign | 0x7f800000u | (mantissa << 13);  // inf, nan
-        } else if (exponent != 0) {
-          bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-        } else if (mantissa == 0) {
-          bits = sign;
-        } else {  // subnormal: normalise
-          exponent = 113;
-          while (!(mantissa & 0x400u)) {
-            mantissa <<= 1;
-            --exponent;
-          }
-          bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
-        }
-        std::memcpy(out + k, &bits, 4);
-      }
+      for (std::size_t k = 0; k < n; ++k)
+        out[k] = detail::float16_to_float(static_cast<std::uint16_t>(bytes[2 * k] | (bytes[2 * k + 1] << 8)));
       return;
     default: throw SafetensorsError(std::string("to_float: dtype ") + st_dtype_name(dtype) + " is not F32, F16 or BF16");
   }
