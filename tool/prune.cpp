@@ -23,6 +23,7 @@
 #include "outputs.hpp"
 #include "prune_plan.hpp"
 #include "prune_report.hpp"
+#include "strips.hpp"
 #include "tsenor/compat.hpp"
 #include "tsenor/io/safetensors.hpp"
 #include "tsenor/tsenor.hpp"
@@ -91,9 +92,9 @@ PrunedTensor prune_tensor(const PlannedTensor& it, const Args& args, const std::
   const io::TensorInfo& t = *it.tensor.info;
   const std::uint64_t rows = t.shape[0], cols = t.shape[1], m = static_cast<std::uint64_t>(args.options.m);
   const std::size_t elem = io::st_dtype_size(t.dtype);
-  const std::uint64_t budget_rows = static_cast<std::uint64_t>(args.max_chunk_mb) * 1048576 / (4 * cols);
-  std::uint64_t chunk_rows = std::max<std::uint64_t>(m, budget_rows / m * m);
-  chunk_rows = std::min(chunk_rows, rows);
+  // A chunk holds at most --max-chunk-mb MiB of float32 scores (and its weights and mask beside them).
+  const std::uint64_t max_entries = static_cast<std::uint64_t>(args.max_chunk_mb) * (1048576 / sizeof(float));
+  const std::uint64_t chunk_rows = strip_rows(rows, cols, m, max_entries);
   const auto t_start = Clock::now();
   PrunedTensor result;
   result.chunk_rows = chunk_rows;
@@ -103,8 +104,8 @@ PrunedTensor prune_tensor(const PlannedTensor& it, const Args& args, const std::
   std::vector<unsigned char> raw(chunk_rows * cols * elem);
   std::vector<float> scores(chunk_rows * cols);
   std::vector<std::uint8_t> mask(chunk_rows * cols);
-  for (std::uint64_t r0 = 0; r0 < rows; r0 += chunk_rows, ++result.chunks) {
-    const std::uint64_t h = std::min(chunk_rows, rows - r0), count = h * cols;
+  result.chunks = for_each_strip(rows, chunk_rows, [&](std::uint64_t r0, std::uint64_t h) {
+    const std::uint64_t count = h * cols;
     auto t0 = Clock::now();
     it.tensor.file->read(t, r0 * cols * elem, count * elem, raw.data());
     io::to_float(t.dtype, raw.data(), count, scores.data());
@@ -130,7 +131,7 @@ PrunedTensor prune_tensor(const PlannedTensor& it, const Args& args, const std::
     }
     times.write += seconds_since(t0);
     progress.show(index, t.name, static_cast<double>(r0 + h) / rows);
-  }
+  });
   result.seconds = seconds_since(t_start);
   return result;
 }
