@@ -15,12 +15,12 @@
 
 namespace tsenor::io {
 
-const char* dtype_name(DType dtype) {
+const char* dtype_name(NpyDType dtype) {
   switch (dtype) {
-    case DType::float16: return "float16";
-    case DType::float32: return "float32";
-    case DType::float64: return "float64";
-    case DType::uint8: return "uint8";
+    case NpyDType::float16: return "float16";
+    case NpyDType::float32: return "float32";
+    case NpyDType::float64: return "float64";
+    case NpyDType::uint8: return "uint8";
   }
   return "unknown";
 }
@@ -36,15 +36,16 @@ std::string printable(const std::string& text) { return detail::printable(text, 
 
 struct ElementType {
   const char* descr;
-  DType dtype;
+  NpyDType dtype;
   std::size_t size;
   bool is_bool;
 };
 
 // numpy writes '|' for one-byte types; '<u1' is what some other writers produce for the same bytes.
 constexpr ElementType supported_types[] = {
-    {"<f2", DType::float16, 2, false}, {"<f4", DType::float32, 4, false}, {"<f8", DType::float64, 8, false},
-    {"|u1", DType::uint8, 1, false},   {"<u1", DType::uint8, 1, false},   {"|b1", DType::uint8, 1, true},
+    {"<f2", NpyDType::float16, 2, false}, {"<f4", NpyDType::float32, 4, false},
+    {"<f8", NpyDType::float64, 8, false}, {"|u1", NpyDType::uint8, 1, false},
+    {"<u1", NpyDType::uint8, 1, false},   {"|b1", NpyDType::uint8, 1, true},
 };
 
 // `expected`: what the caller reads, for the message ("'<f2', '<f4' or '<f8'").
@@ -308,15 +309,15 @@ Matrix read_npy_matrix(const std::string& path) {
   matrix.cols = header.cols;
   matrix.stored_dtype = header.type->dtype;
   switch (header.type->dtype) {
-    case DType::float16: {
+    case NpyDType::float16: {
       const auto halves = read_elements<std::uint16_t, std::uint16_t>(in, header, path);
       matrix.f32.resize(halves.size());
       std::transform(halves.begin(), halves.end(), matrix.f32.begin(), detail::float16_to_float);
       break;
     }
-    case DType::float32: matrix.f32 = read_elements<float, std::uint32_t>(in, header, path); break;
-    case DType::float64: matrix.f64 = read_elements<double, std::uint64_t>(in, header, path); break;
-    case DType::uint8:
+    case NpyDType::float32: matrix.f32 = read_elements<float, std::uint32_t>(in, header, path); break;
+    case NpyDType::float64: matrix.f64 = read_elements<double, std::uint64_t>(in, header, path); break;
+    case NpyDType::uint8:
       fail(path, std::string("holds a mask ('") + header.type->descr +
                      "'), expected float scores ('<f2', '<f4' or '<f8')");
   }
@@ -326,7 +327,7 @@ Matrix read_npy_matrix(const std::string& path) {
 std::vector<std::uint8_t> read_npy_mask(const std::string& path, std::size_t& rows, std::size_t& cols) {
   std::ifstream in;
   const Header header = open_npy(in, path, "a uint8 or bool mask ('|u1' or '|b1')");
-  if (header.type->dtype != DType::uint8)
+  if (header.type->dtype != NpyDType::uint8)
     fail(path, std::string("holds ") + dtype_name(header.type->dtype) + " ('" + header.type->descr +
                    "'), expected a uint8 or bool mask ('|u1' or '|b1')");
   std::vector<std::uint8_t> mask = read_elements<std::uint8_t, std::uint8_t>(in, header, path);

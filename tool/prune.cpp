@@ -91,7 +91,7 @@ PrunedTensor prune_tensor(const PlannedTensor& it, const Args& args, const std::
                           const Progress& progress, std::size_t index) {
   const io::TensorInfo& t = *it.tensor.info;
   const std::uint64_t rows = t.shape[0], cols = t.shape[1], m = static_cast<std::uint64_t>(args.options.m);
-  const std::size_t elem = io::st_dtype_size(t.dtype);
+  const std::size_t elem = io::dtype_size(t.dtype);
   // A chunk holds at most --max-chunk-mb MiB of float32 scores (and its weights and mask beside them).
   const std::uint64_t max_entries = static_cast<std::uint64_t>(args.max_chunk_mb) * (1048576 / sizeof(float));
   const std::uint64_t chunk_rows = strip_rows(rows, cols, m, max_entries);

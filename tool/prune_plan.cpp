@@ -63,8 +63,8 @@ void select(std::vector<PlannedTensor>& tensors, const Args& args) {
       it.reason = default_rule(t.name);
     if (it.reason.empty() && matches(args.exclude, t.name, &pattern)) it.reason = "excluded by --exclude '" + pattern + "'";
     if (it.reason.empty() && t.shape.size() != 2) it.reason = std::to_string(t.shape.size()) + "-D, not a matrix";
-    if (it.reason.empty() && !io::st_is_prunable(t.dtype))
-      it.reason = std::string("dtype ") + io::st_dtype_name(t.dtype) + " is not F32, F16 or BF16";
+    if (it.reason.empty() && !io::is_prunable(t.dtype))
+      it.reason = std::string("dtype ") + io::dtype_name(t.dtype) + " is not F32, F16 or BF16";
     if (it.reason.empty() && (t.shape[0] % m || t.shape[1] % m || t.shape[0] == 0 || t.shape[1] == 0))
       it.reason = "shape is not a multiple of M = " + std::to_string(m);
     it.selected = it.reason.empty();
@@ -85,8 +85,8 @@ void attach_stats(std::vector<PlannedTensor>& tensors, const io::SafetensorsFile
                   "' and '" + layer + "')");
     const io::TensorInfo& s = *it.stats;
     const std::uint64_t cols = it.tensor.info->shape[1];
-    if (!io::st_is_prunable(s.dtype))
-      throw Error(stats.path() + ": tensor '" + s.name + "': dtype " + io::st_dtype_name(s.dtype) +
+    if (!io::is_prunable(s.dtype))
+      throw Error(stats.path() + ": tensor '" + s.name + "': dtype " + io::dtype_name(s.dtype) +
                   " is not F32, F16 or BF16");
     if (s.shape.empty() || s.shape.back() != cols)
       throw Error(stats.path() + ": tensor '" + s.name + "': shape " + shape_text(s.shape) + " does not end in " +
@@ -128,7 +128,7 @@ void plan_outputs(PrunePlan& plan, const Args& args) {
   std::vector<io::OutputTensor> masks, apply;
   for (const PlannedTensor& it : plan.tensors) {
     const io::TensorInfo& t = *it.tensor.info;
-    if (it.selected) masks.push_back({t.name, io::StDType::U8, t.shape});
+    if (it.selected) masks.push_back({t.name, io::SafetensorsDType::U8, t.shape});
     apply.push_back({t.name, t.dtype, t.shape});
   }
   plan.masks = io::plan_safetensors(masks, metadata);
@@ -167,10 +167,10 @@ void print_dry_run(const PrunePlan& plan, const io::Checkpoint& checkpoint, cons
     if (it.selected) {
       ++selected;
       weights += t.elements();
-      std::printf("  prune  %s  %s %s%s%s\n", t.name.c_str(), io::st_dtype_name(t.dtype), shape_text(t.shape).c_str(),
+      std::printf("  prune  %s  %s %s%s%s\n", t.name.c_str(), io::dtype_name(t.dtype), shape_text(t.shape).c_str(),
                   it.stats ? "  activations " : "", it.stats ? it.stats->name.c_str() : "");
     } else {
-      std::printf("  skip   %s  %s %s  (%s)\n", t.name.c_str(), io::st_dtype_name(t.dtype), shape_text(t.shape).c_str(),
+      std::printf("  skip   %s  %s %s  (%s)\n", t.name.c_str(), io::dtype_name(t.dtype), shape_text(t.shape).c_str(),
                   it.reason.c_str());
     }
   }

@@ -35,7 +35,7 @@ json tensor_entry(const PlannedTensor& planned, const PrunedTensor& result, cons
   json j;
   j["name"] = t.name;
   j["file"] = planned.tensor.file->path();
-  j["dtype"] = io::st_dtype_name(t.dtype);
+  j["dtype"] = io::dtype_name(t.dtype);
   j["shape"] = t.shape;
   j["n_kept"] = args.options.n;
   j["m"] = args.options.m;
