@@ -153,6 +153,65 @@ void copy_tensor(const PlannedTensor& it, io::OutputFile& apply, StepTimes& time
   }
 }
 
+// The failure protocol of the ranks. A step that throws records the error on this rank, and the rank's later
+// steps are skipped; at a check every rank learns whether any failed, and all stop together.
+class RankSteps {
+ public:
+  explicit RankSteps(const Comm& comm) : comm_(comm) {}
+  template <class Step>
+  void run(Step&& step) {
+    if (!error_.empty()) return;
+    try {
+      step();
+    } catch (const std::exception& e) {
+      error_ = e.what();
+    }
+  }
+  bool any_failed() const { return comm_.any(!error_.empty()); }
+  /// Stops every rank if any failed. A rank prints its own error, except that the others stay quiet when rank 0
+  /// failed in the same deterministic step (the same message K times).
+  void check(bool deterministic) const {
+    if (!any_failed()) return;
+    const bool root_failed = comm_.broadcast(error_.empty() ? 0 : 1) != 0;
+    if (!error_.empty() && (comm_.rank() == 0 || !deterministic || !root_failed)) throw Error(error_);
+    throw SilentFailure();
+  }
+  /// Stops this rank: with its own error, or silently when another rank failed.
+  [[noreturn]] void stop() const {
+    if (!error_.empty()) throw Error(error_);
+    throw SilentFailure();
+  }
+
+ private:
+  const Comm& comm_;
+  std::string error_;
+};
+
+// The --output and --apply files of a run: temporary files until commit renames them onto their paths.
+struct PruneOutputFiles {
+  std::unique_ptr<io::OutputFile> masks, apply;
+
+  // create: rank 0 creates the files (header written, data zero-filled); otherwise a rank attaches to them.
+  void open(const std::vector<io::OutputTarget>& outputs, const PrunePlan& plan, long long pid, bool create) {
+    if (const io::OutputTarget* out = find_output(outputs, "--output")) {
+      masks = std::make_unique<io::OutputFile>(*out, pid, plan.masks.file_size, create);
+      if (create) masks->write_at(0, plan.masks.header.data(), plan.masks.header.size());
+    }
+    if (const io::OutputTarget* out = find_output(outputs, "--apply")) {
+      apply = std::make_unique<io::OutputFile>(*out, pid, plan.apply.file_size, create);
+      if (create) apply->write_at(0, plan.apply.header.data(), plan.apply.header.size());
+    }
+  }
+  void commit() {
+    if (masks) masks->commit();
+    if (apply) apply->commit();
+  }
+  void discard() {
+    if (masks) masks->discard();
+    if (apply) apply->discard();
+  }
+};
+
 }  // namespace
 
 int run_prune(const Args& args) {
@@ -161,23 +220,7 @@ int run_prune(const Args& args) {
   catch_interrupts();
   Comm comm;
   facts.ranks = comm.size();
-  std::string error;  // this rank's failure, if any
-  auto guarded = [&](auto&& step) {
-    if (!error.empty()) return;
-    try {
-      step();
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  };
-  // After a step every rank learns whether any failed. A rank prints its own error, except that the
-  // others stay quiet when rank 0 failed in the same deterministic step (the same message K times).
-  auto check = [&](bool deterministic) {
-    if (!comm.any(!error.empty())) return;
-    const bool root_failed = comm.broadcast(error.empty() ? 0 : 1) != 0;
-    if (!error.empty() && (comm.rank() == 0 || !deterministic || !root_failed)) throw Error(error);
-    throw SilentFailure();
-  };
+  RankSteps steps(comm);
 
   // The outputs are checked before any input is read, then against every input file once the headers are known;
   // nothing at an output path changes before the whole run has succeeded.
@@ -185,7 +228,7 @@ int run_prune(const Args& args) {
   std::unique_ptr<io::Checkpoint> checkpoint;
   std::unique_ptr<io::SafetensorsFile> stats;
   PrunePlan plan;
-  guarded([&] {
+  steps.run([&] {
     if (!args.dry_run) outputs = check_outputs({{"--output", args.output}, {"--apply", args.apply}, {"--report", args.report}});
     facts.backend = resolve_backend_option(args.backend);
     kokkos_threads(args.threads);
@@ -199,37 +242,27 @@ int run_prune(const Args& args) {
     if (!args.activations.empty()) stats = std::make_unique<io::SafetensorsFile>(args.activations);
     plan = plan_prune(*checkpoint, stats.get(), args, comm.size());
   });
-  check(true);
+  steps.check(true);
   if (args.dry_run) {
     if (comm.rank() == 0) print_dry_run(plan, *checkpoint, args);
     return 0;
   }
 
-  // Rank 0 creates the temporary files (header written, data zero-filled); the others attach to them.
+  // Rank 0 creates the temporary files; the others attach to them.
   const long long pid = comm.broadcast(static_cast<long long>(::getpid()));
-  std::unique_ptr<io::OutputFile> masks, apply;
-  auto open_outputs = [&](bool create) {
-    if (const io::OutputTarget* out = find_output(outputs, "--output")) {
-      masks = std::make_unique<io::OutputFile>(*out, pid, plan.masks.file_size, create);
-      if (create) masks->write_at(0, plan.masks.header.data(), plan.masks.header.size());
-    }
-    if (const io::OutputTarget* out = find_output(outputs, "--apply")) {
-      apply = std::make_unique<io::OutputFile>(*out, pid, plan.apply.file_size, create);
-      if (create) apply->write_at(0, plan.apply.header.data(), plan.apply.header.size());
-    }
-  };
-  if (comm.rank() == 0) guarded([&] { open_outputs(true); });
-  check(false);
-  if (comm.rank() != 0) guarded([&] { open_outputs(false); });
-  check(false);
+  PruneOutputFiles files;
+  if (comm.rank() == 0) steps.run([&] { files.open(outputs, plan, pid, true); });
+  steps.check(false);
+  if (comm.rank() != 0) steps.run([&] { files.open(outputs, plan, pid, false); });
+  steps.check(false);
 
   // One rank per GPU on a GPU node; on CPUs the node's cores are shared among its ranks.
   int threads = args.threads;
   if (threads == 0 && comm.local_size() > 1)
     threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / comm.local_size());
   std::optional<KokkosSession> kokkos;
-  guarded([&] { kokkos.emplace(threads, node_local_device(comm)); });
-  check(true);
+  steps.run([&] { kokkos.emplace(threads, node_local_device(comm)); });
+  steps.check(true);
   facts.threads_per_rank = facts.backend == "openmp" ? compat::concurrency(Kokkos::DefaultHostExecutionSpace()) : 1;
 
   nlohmann::ordered_json entries = nlohmann::ordered_json::array();
@@ -237,37 +270,33 @@ int run_prune(const Args& args) {
   std::size_t mine = 0;
   for (const PlannedTensor& it : plan.tensors) mine += it.selected && it.rank == comm.rank();
   const Progress progress(!args.quiet && comm.rank() == 0 && ::isatty(STDERR_FILENO), mine);
-  guarded([&] {
+  steps.run([&] {
     std::size_t done = 0;
     for (const PlannedTensor& it : plan.tensors) {
       if (it.rank != comm.rank()) continue;
       if (it.selected) {
         const PrunedTensor result =
-            prune_tensor(it, args, facts.backend, stats.get(), masks.get(), apply.get(), progress, done++);
+            prune_tensor(it, args, facts.backend, stats.get(), files.masks.get(), files.apply.get(), progress, done++);
         entries.push_back(tensor_entry(it, result, args, comm.rank()));
-      } else if (apply) {
-        copy_tensor(it, *apply, copies);
+      } else if (files.apply) {
+        copy_tensor(it, *files.apply, copies);
       }
     }
   });
   kokkos.reset();
   progress.finish();
-  auto discard_and_fail = [&] {
-    if (masks) masks->discard();
-    if (apply) apply->discard();
-    if (!error.empty()) throw Error(error);
-    throw SilentFailure();
-  };
-  if (comm.any(!error.empty())) discard_and_fail();
+  if (steps.any_failed()) {
+    files.discard();
+    steps.stop();
+  }
   // Every rank has written and flushed its part before rank 0 renames the files.
-  auto commit = [&] {
-    if (masks) masks->commit();
-    if (apply) apply->commit();
-  };
-  if (comm.rank() != 0) guarded(commit);
-  if (comm.any(!error.empty())) discard_and_fail();
+  if (comm.rank() != 0) steps.run([&] { files.commit(); });
+  if (steps.any_failed()) {
+    files.discard();
+    steps.stop();
+  }
   const auto t_commit = Clock::now();
-  if (comm.rank() == 0) commit();
+  if (comm.rank() == 0) files.commit();
   facts.commit_seconds = seconds_since(t_commit);
 
   const std::vector<std::string> parts = comm.gather(rank_part(entries, copies));
