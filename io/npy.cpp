@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -11,14 +10,17 @@
 
 #include <unistd.h>
 
+#include "tsenor/io/detail/float16.hpp"
+#include "tsenor/io/detail/text.hpp"
+
 namespace tsenor::io {
 
-const char* dtype_name(DType dtype) {
+const char* dtype_name(NpyDType dtype) {
   switch (dtype) {
-    case DType::float16: return "float16";
-    case DType::float32: return "float32";
-    case DType::float64: return "float64";
-    case DType::uint8: return "uint8";
+    case NpyDType::float16: return "float16";
+    case NpyDType::float32: return "float32";
+    case NpyDType::float64: return "float64";
+    case NpyDType::uint8: return "uint8";
   }
   return "unknown";
 }
@@ -27,31 +29,23 @@ namespace {
 
 [[noreturn]] void fail(const std::string& path, const std::string& problem) { throw NpyError(path + ": " + problem); }
 
-// Text from the file ends up in messages: keep it short and printable so that a message stays one line.
-std::string printable(const std::string& text) {
-  constexpr std::size_t max_length = 40;
-  std::string out;
-  for (const char c : text.substr(0, max_length)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  return text.size() > max_length ? out + "..." : out;
-}
+using detail::shape_tuple_text;
 
-std::string shape_text(const std::vector<std::size_t>& shape) {
-  std::string out = "(";
-  for (std::size_t k = 0; k < shape.size(); ++k) out += (k ? ", " : "") + std::to_string(shape[k]);
-  return out + (shape.size() == 1 ? ",)" : ")");
-}
+// Text from the file ends up in messages: at most 40 characters of it.
+std::string printable(const std::string& text) { return detail::printable(text, 40); }
 
 struct ElementType {
   const char* descr;
-  DType dtype;
+  NpyDType dtype;
   std::size_t size;
   bool is_bool;
 };
 
 // numpy writes '|' for one-byte types; '<u1' is what some other writers produce for the same bytes.
 constexpr ElementType supported_types[] = {
-    {"<f2", DType::float16, 2, false}, {"<f4", DType::float32, 4, false}, {"<f8", DType::float64, 8, false},
-    {"|u1", DType::uint8, 1, false},   {"<u1", DType::uint8, 1, false},   {"|b1", DType::uint8, 1, true},
+    {"<f2", NpyDType::float16, 2, false}, {"<f4", NpyDType::float32, 4, false},
+    {"<f8", NpyDType::float64, 8, false}, {"|u1", NpyDType::uint8, 1, false},
+    {"<u1", NpyDType::uint8, 1, false},   {"|b1", NpyDType::uint8, 1, true},
 };
 
 // `expected`: what the caller reads, for the message ("'<f2', '<f4' or '<f8'").
@@ -246,14 +240,14 @@ Header open_npy(std::ifstream& in, const std::string& path, const char* expected
 
   const HeaderDict dict = HeaderParser(text, path).parse();
   const ElementType& type = element_type(dict.descr, path, expected);
-  if (dict.shape.size() != 2) fail(path, "shape " + shape_text(dict.shape) + " is not 2-D");
+  if (dict.shape.size() != 2) fail(path, "shape " + shape_tuple_text(dict.shape) + " is not 2-D");
   const Header header{&type, dict.fortran_order, dict.shape[0], dict.shape[1]};
 
   if (header.cols != 0 && header.rows > std::numeric_limits<std::size_t>::max() / header.cols / type.size)
-    fail(path, "shape " + shape_text(dict.shape) + " is too large to address");
+    fail(path, "shape " + shape_tuple_text(dict.shape) + " is too large to address");
   const std::uint64_t needed = header.rows * header.cols * type.size, present = file_size - data_offset;
   if (needed > present)
-    fail(path, "data truncated: shape " + shape_text(dict.shape) + " of " + dtype_name(type.dtype) + " needs " +
+    fail(path, "data truncated: shape " + shape_tuple_text(dict.shape) + " of " + dtype_name(type.dtype) + " needs " +
                    std::to_string(needed) + " bytes, the file has " + std::to_string(present));
   if (needed < present)
     fail(path, std::to_string(present - needed) + " bytes after the data: header and data disagree");
@@ -289,25 +283,6 @@ std::vector<T> read_elements(std::ifstream& in, const Header& header, const std:
   return values;
 }
 
-// Exact: every float16 value is a float. Subnormals are mantissa * 2^-24; NaN payloads are kept, as numpy does.
-float half_to_float(std::uint16_t half) {
-  const std::uint32_t sign = static_cast<std::uint32_t>(half & 0x8000u) << 16;
-  const std::uint32_t exponent = (half >> 10) & 0x1fu, mantissa = half & 0x3ffu;
-  std::uint32_t bits;
-  if (exponent == 0) {
-    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-    std::memcpy(&bits, &magnitude, sizeof bits);
-    bits |= sign;
-  } else if (exponent == 31) {
-    bits = sign | 0x7f800000u | (mantissa << 13);
-  } else {
-    bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
-  }
-  float value;
-  std::memcpy(&value, &bits, sizeof value);
-  return value;
-}
-
 // numpy.save's version 1.0 header, byte for byte: sorted keys, 21 - len(str(rows)) spare spaces so the first axis
 // can grow in place, then spaces and '\n' up to a multiple of 64 (a whole 64 when already aligned, as numpy's
 // formula gives).
@@ -334,15 +309,15 @@ Matrix read_npy_matrix(const std::string& path) {
   matrix.cols = header.cols;
   matrix.stored_dtype = header.type->dtype;
   switch (header.type->dtype) {
-    case DType::float16: {
+    case NpyDType::float16: {
       const auto halves = read_elements<std::uint16_t, std::uint16_t>(in, header, path);
       matrix.f32.resize(halves.size());
-      std::transform(halves.begin(), halves.end(), matrix.f32.begin(), half_to_float);
+      std::transform(halves.begin(), halves.end(), matrix.f32.begin(), detail::float16_to_float);
       break;
     }
-    case DType::float32: matrix.f32 = read_elements<float, std::uint32_t>(in, header, path); break;
-    case DType::float64: matrix.f64 = read_elements<double, std::uint64_t>(in, header, path); break;
-    case DType::uint8:
+    case NpyDType::float32: matrix.f32 = read_elements<float, std::uint32_t>(in, header, path); break;
+    case NpyDType::float64: matrix.f64 = read_elements<double, std::uint64_t>(in, header, path); break;
+    case NpyDType::uint8:
       fail(path, std::string("holds a mask ('") + header.type->descr +
                      "'), expected float scores ('<f2', '<f4' or '<f8')");
   }
@@ -352,7 +327,7 @@ Matrix read_npy_matrix(const std::string& path) {
 std::vector<std::uint8_t> read_npy_mask(const std::string& path, std::size_t& rows, std::size_t& cols) {
   std::ifstream in;
   const Header header = open_npy(in, path, "a uint8 or bool mask ('|u1' or '|b1')");
-  if (header.type->dtype != DType::uint8)
+  if (header.type->dtype != NpyDType::uint8)
     fail(path, std::string("holds ") + dtype_name(header.type->dtype) + " ('" + header.type->descr +
                    "'), expected a uint8 or bool mask ('|u1' or '|b1')");
   std::vector<std::uint8_t> mask = read_elements<std::uint8_t, std::uint8_t>(in, header, path);

@@ -1,5 +1,7 @@
 #include "tsenor/io/safetensors.hpp"
 
+#include "tsenor/io/detail/float16.hpp"
+#include "tsenor/io/detail/text.hpp"
 #include "tsenor/io/files.hpp"
 
 #include <fcntl.h>
@@ -22,48 +24,37 @@ namespace {
 using nlohmann::json;
 
 struct DTypeRow {
-  StDType dtype;
+  SafetensorsDType dtype;
   const char* name;
   std::size_t size;
 };
 constexpr DTypeRow dtype_table[] = {
-    {StDType::F64, "F64", 8},  {StDType::F32, "F32", 4},          {StDType::F16, "F16", 2},
-    {StDType::BF16, "BF16", 2}, {StDType::I64, "I64", 8},          {StDType::I32, "I32", 4},
-    {StDType::I16, "I16", 2},  {StDType::I8, "I8", 1},            {StDType::U64, "U64", 8},
-    {StDType::U32, "U32", 4},  {StDType::U16, "U16", 2},          {StDType::U8, "U8", 1},
-    {StDType::BOOL, "BOOL", 1}, {StDType::F8_E4M3, "F8_E4M3", 1}, {StDType::F8_E5M2, "F8_E5M2", 1},
+    {SafetensorsDType::F64, "F64", 8},         {SafetensorsDType::F32, "F32", 4},
+    {SafetensorsDType::F16, "F16", 2},         {SafetensorsDType::BF16, "BF16", 2},
+    {SafetensorsDType::I64, "I64", 8},         {SafetensorsDType::I32, "I32", 4},
+    {SafetensorsDType::I16, "I16", 2},         {SafetensorsDType::I8, "I8", 1},
+    {SafetensorsDType::U64, "U64", 8},         {SafetensorsDType::U32, "U32", 4},
+    {SafetensorsDType::U16, "U16", 2},         {SafetensorsDType::U8, "U8", 1},
+    {SafetensorsDType::BOOL, "BOOL", 1},       {SafetensorsDType::F8_E4M3, "F8_E4M3", 1},
+    {SafetensorsDType::F8_E5M2, "F8_E5M2", 1},
 };
 
 // The largest header accepted, as in the reference implementation: a bigger one is a lie or an attack.
 constexpr std::uint64_t max_header_length = 100000000;
 
-// Text from a file ends up in messages: keep it short and printable, one line.
-std::string printable(const std::string& text) {
-  constexpr std::size_t max_length = 60;
-  std::string out;
-  for (const char c : text.substr(0, max_length)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  return text.size() > max_length ? out + "..." : out;
-}
+using detail::shape_text;
+
+// Text from a file ends up in messages: at most 60 characters of it.
+std::string printable(const std::string& text) { return detail::printable(text, 60); }
 
 // A library message that may quote the file's bytes (nlohmann's parse errors do): printable ASCII only.
-std::string sanitized(const std::string& text) {
-  constexpr std::size_t max_length = 200;
-  std::string out;
-  for (const char c : text.substr(0, max_length)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  return text.size() > max_length ? out + "..." : out;
-}
+std::string sanitized(const std::string& text) { return detail::printable(text, 200); }
 
 [[noreturn]] void fail(const std::string& path, const std::string& problem) {
   throw SafetensorsError(path + ": " + problem);
 }
 [[noreturn]] void fail_tensor(const std::string& path, const std::string& name, const std::string& problem) {
   throw SafetensorsError(path + ": tensor '" + printable(name) + "': " + problem);
-}
-
-std::string shape_text(const std::vector<std::uint64_t>& shape) {
-  std::string out = "[";
-  for (std::size_t k = 0; k < shape.size(); ++k) out += (k ? ", " : "") + std::to_string(shape[k]);
-  return out + "]";
 }
 
 // A SAX pass before building the DOM: bounds the nesting (a header is at most 3 deep: object, tensor object,
@@ -186,14 +177,14 @@ TensorInfo parse_tensor(const std::string& name, const json& entry, std::uint64_
     fail_tensor(path, name, "data_offsets end at byte " + std::to_string(t.end) + " of the data section, which has " +
                                 std::to_string(data_size) + " bytes (offsets out of range, or the file is truncated)");
   // product(shape) × element size, without overflow.
-  std::uint64_t bytes = st_dtype_size(t.dtype);
+  std::uint64_t bytes = dtype_size(t.dtype);
   for (std::uint64_t extent : t.shape) {
     if (extent != 0 && bytes > std::numeric_limits<std::uint64_t>::max() / extent)
       fail_tensor(path, name, "shape " + shape_text(t.shape) + " overflows 64 bits");
     bytes *= extent;
   }
   if (bytes != t.end - t.begin)
-    fail_tensor(path, name, std::string("dtype ") + st_dtype_name(t.dtype) + " and shape " + shape_text(t.shape) +
+    fail_tensor(path, name, std::string("dtype ") + dtype_name(t.dtype) + " and shape " + shape_text(t.shape) +
                                 " need " + std::to_string(bytes) + " bytes, but data_offsets span " +
                                 std::to_string(t.end - t.begin));
   return t;
@@ -209,17 +200,19 @@ std::string errno_text() { return std::strerror(errno); }
 
 }  // namespace
 
-const char* st_dtype_name(StDType d) {
+const char* dtype_name(SafetensorsDType d) {
   for (const DTypeRow& r : dtype_table)
     if (r.dtype == d) return r.name;
   return "?";
 }
-std::size_t st_dtype_size(StDType d) {
+std::size_t dtype_size(SafetensorsDType d) {
   for (const DTypeRow& r : dtype_table)
     if (r.dtype == d) return r.size;
   return 0;
 }
-bool st_is_prunable(StDType d) { return d == StDType::F32 || d == StDType::F16 || d == StDType::BF16; }
+bool is_prunable(SafetensorsDType d) {
+  return d == SafetensorsDType::F32 || d == SafetensorsDType::F16 || d == SafetensorsDType::BF16;
+}
 
 std::uint64_t TensorInfo::elements() const {
   std::uint64_t n = 1;
@@ -436,39 +429,21 @@ std::uint64_t Checkpoint::data_bytes() const {
   return total;
 }
 
-void to_float(StDType dtype, const void* in, std::size_t n, float* out) {
+void to_float(SafetensorsDType dtype, const void* in, std::size_t n, float* out) {
   const auto* bytes = static_cast<const std::uint8_t*>(in);
   switch (dtype) {
-    case StDType::F32: std::memcpy(out, in, n * 4); return;
-    case StDType::BF16:
+    case SafetensorsDType::F32: std::memcpy(out, in, n * 4); return;
+    case SafetensorsDType::BF16:
       for (std::size_t k = 0; k < n; ++k) {
         const std::uint32_t bits = (static_cast<std::uint32_t>(bytes[2 * k]) | (std::uint32_t(bytes[2 * k + 1]) << 8)) << 16;
         std::memcpy(out + k, &bits, 4);
       }
       return;
-    case StDType::F16:
-      for (std::size_t k = 0; k < n; ++k) {
-        const std::uint32_t h = static_cast<std::uint32_t>(bytes[2 * k]) | (std::uint32_t(bytes[2 * k + 1]) << 8);
-        const std::uint32_t sign = (h & 0x8000u) << 16;
-        std::uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu, bits;
-        if (exponent == 0x1f) {
-          bits = sign | 0x7f800000u | (mantissa << 13);  // inf, nan
-        } else if (exponent != 0) {
-          bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-        } else if (mantissa == 0) {
-          bits = sign;
-        } else {  // subnormal: normalise
-          exponent = 113;
-          while (!(mantissa & 0x400u)) {
-            mantissa <<= 1;
-            --exponent;
-          }
-          bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
-        }
-        std::memcpy(out + k, &bits, 4);
-      }
+    case SafetensorsDType::F16:
+      for (std::size_t k = 0; k < n; ++k)
+        out[k] = detail::float16_to_float(static_cast<std::uint16_t>(bytes[2 * k] | (bytes[2 * k + 1] << 8)));
       return;
-    default: throw SafetensorsError(std::string("to_float: dtype ") + st_dtype_name(dtype) + " is not F32, F16 or BF16");
+    default: throw SafetensorsError(std::string("to_float: dtype ") + dtype_name(dtype) + " is not F32, F16 or BF16");
   }
 }
 
@@ -480,9 +455,9 @@ SafetensorsLayout plan_safetensors(const std::vector<OutputTensor>& tensors,
   std::uint64_t at = 0;
   std::vector<std::uint64_t> relative;
   for (const OutputTensor& t : tensors) {
-    std::uint64_t bytes = st_dtype_size(t.dtype);
+    std::uint64_t bytes = dtype_size(t.dtype);
     for (std::uint64_t e : t.shape) bytes *= e;
-    header[t.name] = {{"dtype", st_dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {at, at + bytes}}};
+    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {at, at + bytes}}};
     relative.push_back(at);
     at += bytes;
   }

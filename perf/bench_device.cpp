@@ -20,7 +20,7 @@
 #include <sstream>
 #include <string>
 #include <tsenor/compat.hpp>
-#include <tsenor/io/json_text.hpp>
+#include "json_escape.hpp"
 #include <tsenor/io/npy.hpp>
 #include <tsenor/tsenor.hpp>
 #include <vector>
@@ -174,10 +174,10 @@ int main(int argc, char** argv) {
         std::printf(
             "{\"bench\": \"device-resident\", \"exec\": \"%s\", \"scores\": \"%s\", \"rows\": %lld, "
             "\"cols\": %lld, \"nm\": \"%s\", \"method\": \"%s\", \"error\": \"%s\"}\n",
-            Exec::name(), tsenor::io::json_escape(source).c_str(), static_cast<long long>(rows),
+            Exec::name(), tsenor::perf::json_escape(source).c_str(), static_cast<long long>(rows),
             static_cast<long long>(cols),
-            tsenor::io::json_escape(nm).c_str(),
-            tsenor::io::json_escape(method).c_str(), tsenor::io::json_escape(what).c_str());
+            tsenor::perf::json_escape(nm).c_str(),
+            tsenor::perf::json_escape(method).c_str(), tsenor::perf::json_escape(what).c_str());
         std::fflush(stdout);
         status = 1;
       };
@@ -217,9 +217,9 @@ int main(int argc, char** argv) {
                   "\"cols\": %lld, \"nm\": \"%s\", \"method\": \"%s\", \"repeat\": %d, \"seconds\": %.6f, \"tiles\": %lld, "
                   "\"feasible_tiles\": %lld, \"tiles_per_second\": %.1f, \"iterations\": %lld, "
                   "\"max_tile_iterations\": %d, \"tau\": %.17g, \"objective\": %.17g}\n",
-                  Exec::name(), tsenor::io::json_escape(source).c_str(), static_cast<long long>(rows),
-                  static_cast<long long>(cols), tsenor::io::json_escape(p.text).c_str(),
-                  tsenor::io::json_escape(method).c_str(), repeat, best.seconds,
+                  Exec::name(), tsenor::perf::json_escape(source).c_str(), static_cast<long long>(rows),
+                  static_cast<long long>(cols), tsenor::perf::json_escape(p.text).c_str(),
+                  tsenor::perf::json_escape(method).c_str(), repeat, best.seconds,
                   static_cast<long long>(best.tiles), static_cast<long long>(best.feasible_tiles),
                   best.tiles / best.seconds, static_cast<long long>(best.iterations),
                   static_cast<int>(best.max_tile_iterations), best.tau, best.objective);

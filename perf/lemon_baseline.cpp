@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "support/lemon_exact.hpp"
-#include "tsenor/io/json_text.hpp"
+#include "json_escape.hpp"
 #include "tsenor/io/npy.hpp"
 
 namespace {
@@ -115,7 +115,7 @@ int main(int argc, char** argv) try {
       "{\"solver\": \"lemon-network-simplex\", \"input\": \"%s\", \"rows\": %zu, \"cols\": %zu, \"n\": %d, "
       "\"m\": %d, \"threads\": %d, \"tiles\": %ld, \"seconds\": %.6f, \"tiles_per_second\": %.1f, "
       "\"objective_total\": %.17g}\n",
-      tsenor::io::json_escape(args.input).c_str(), matrix.rows, matrix.cols, args.n, m, threads_used, tiles, seconds,
+      tsenor::perf::json_escape(args.input).c_str(), matrix.rows, matrix.cols, args.n, m, threads_used, tiles, seconds,
       tiles / seconds, total);
   return 0;
 } catch (const std::exception& e) {

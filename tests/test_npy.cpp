@@ -25,7 +25,7 @@
 #include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
-using tsenor::io::DType;
+using tsenor::io::NpyDType;
 using tsenor::io::NpyError;
 using tsenor::test::TempDir;
 
@@ -114,7 +114,7 @@ TEST_CASE("read_npy_matrix accepts any key order and spacing, versions 1 to 3, a
     const tsenor::io::Matrix m = tsenor::io::read_npy_matrix(path);
     CHECK(m.rows == 2);
     CHECK(m.cols == 3);
-    CHECK(m.stored_dtype == DType::float32);
+    CHECK(m.stored_dtype == NpyDType::float32);
     CHECK(m.f32 == std::vector<float>{1, 2, 3, 4, 5, 6});
     CHECK(m.f64.empty());
   }
@@ -128,7 +128,7 @@ TEST_CASE("float16 widens to float exactly, subnormals, infinities and NaN inclu
   write_all(path, npy_bytes("{'descr': '<f2', 'fortran_order': False, 'shape': (3, 4), }", raw(halves)));
   const tsenor::io::Matrix m = tsenor::io::read_npy_matrix(path);
   REQUIRE(m.f32.size() == 12);
-  CHECK(m.stored_dtype == DType::float16);
+  CHECK(m.stored_dtype == NpyDType::float16);
   CHECK(m.f32[0] == std::ldexp(1.0f, -24));
   CHECK(m.f32[1] == std::ldexp(1023.0f, -24));
   CHECK(m.f32[2] == std::ldexp(1.0f, -14));
@@ -149,7 +149,7 @@ TEST_CASE("float64 keeps double precision") {
   const std::vector<double> values = {1.0 / 3.0, -1e-300};
   write_all(path, npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2), }", raw(values)));
   const tsenor::io::Matrix m = tsenor::io::read_npy_matrix(path);
-  CHECK(m.stored_dtype == DType::float64);
+  CHECK(m.stored_dtype == NpyDType::float64);
   CHECK(m.f64 == values);
   CHECK(m.f32.empty());
 }
@@ -271,8 +271,8 @@ std::string fixture(const std::string& name) {
 }  // namespace
 
 TEST_CASE("numpy float16/32/64 files in C and Fortran order" * doctest::skip(no_numpy_fixtures)) {
-  for (const auto& [prefix, dtype, offset] : std::vector<std::tuple<const char*, DType, double>>{{"f16", DType::float16, 0.25},
-                                              {"f32", DType::float32, 0.25}, {"f64", DType::float64, 1.0 / 3.0}}) {
+  for (const auto& [prefix, dtype, offset] : std::vector<std::tuple<const char*, NpyDType, double>>{
+           {"f16", NpyDType::float16, 0.25}, {"f32", NpyDType::float32, 0.25}, {"f64", NpyDType::float64, 1.0 / 3.0}}) {
     for (const char* order : {"_c", "_f"}) {
       const std::string name = std::string(prefix) + order + ".npy";
       CAPTURE(name);
@@ -282,7 +282,7 @@ TEST_CASE("numpy float16/32/64 files in C and Fortran order" * doctest::skip(no_
       CHECK(m.stored_dtype == dtype);
       for (std::size_t i = 0; i < m.rows; ++i)
         for (std::size_t j = 0; j < m.cols; ++j) {
-          if (dtype == DType::float64)
+          if (dtype == NpyDType::float64)
             CHECK(m.f64[i * m.cols + j] == score(i, j, offset));
           else
             CHECK(m.f32[i * m.cols + j] == static_cast<float>(score(i, j, offset)));

@@ -48,7 +48,7 @@ TEST_CASE("safetensors: F16 and BF16 widen to float exactly") {
   for (std::uint32_t h = 0; h < 65536; ++h) {
     const std::uint16_t bits = static_cast<std::uint16_t>(h);
     float got = 0;
-    to_float(StDType::F16, &bits, 1, &got);
+    to_float(SafetensorsDType::F16, &bits, 1, &got);
     const std::uint32_t exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
     const double sign = (h & 0x8000) ? -1.0 : 1.0;
     if (exponent == 0x1f) {
@@ -60,7 +60,7 @@ TEST_CASE("safetensors: F16 and BF16 widen to float exactly") {
     REQUIRE(static_cast<double>(got) == expected);
     REQUIRE(std::signbit(got) == (sign < 0));
     const std::uint16_t b = bits;
-    to_float(StDType::BF16, &b, 1, &got);
+    to_float(SafetensorsDType::BF16, &b, 1, &got);
     std::uint32_t widened = 0;
     std::memcpy(&widened, &got, 4);
     REQUIRE(widened == (h << 16));
@@ -76,7 +76,7 @@ TEST_CASE("safetensors: a valid header parses, tensors sorted by offset") {
   CHECK(h.tensors[0].name == "a");
   CHECK(h.tensors[1].name == "b");
   CHECK(h.tensors[1].shape == std::vector<std::uint64_t>{2, 3});
-  CHECK(h.tensors[1].dtype == StDType::F32);
+  CHECK(h.tensors[1].dtype == SafetensorsDType::F32);
   CHECK(h.metadata.at("format") == "pt");
   CHECK(h.data_start == 8 + json.size());
 }
@@ -123,8 +123,8 @@ TEST_CASE("safetensors: every malformed header is one clear error") {
 }
 
 TEST_CASE("safetensors: the writer's layout reads back") {
-  std::vector<OutputTensor> tensors = {{"m.b", StDType::U8, {3, 5}}, {"m.a", StDType::BF16, {2, 2}},
-                                       {"m.z", StDType::F32, {0}}};
+  std::vector<OutputTensor> tensors = {{"m.b", SafetensorsDType::U8, {3, 5}}, {"m.a", SafetensorsDType::BF16, {2, 2}},
+                                       {"m.z", SafetensorsDType::F32, {0}}};
   const SafetensorsLayout layout = plan_safetensors(tensors, {{"format", "pt"}, {"n_kept", "2"}});
   CHECK(layout.header.size() % 8 == 0);
   std::vector<std::uint8_t> bytes(layout.header.begin(), layout.header.end());
@@ -134,7 +134,7 @@ TEST_CASE("safetensors: the writer's layout reads back") {
   CHECK(h.tensors[0].name == "m.b");  // placed in the order given
   CHECK(h.data_start + h.tensors[0].begin == layout.offsets[0]);
   CHECK(h.data_start + h.tensors[1].begin == layout.offsets[1]);
-  CHECK(h.tensors[1].dtype == StDType::BF16);
+  CHECK(h.tensors[1].dtype == SafetensorsDType::BF16);
   CHECK(h.metadata.at("n_kept") == "2");
 }
 

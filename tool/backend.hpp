@@ -4,37 +4,34 @@
 #include <cstdio>
 #include <string>
 
+#include "strips.hpp"
 #include "tsenor/backends/enabled.hpp"
 #include "tsenor/tsenor.hpp"
 
 namespace tsenor::tool {
 
-// Solves strips of whole tile rows, one call each, to show progress on a terminal: 4M entries
-// on the host, on a GPU as many as fit in the device memory bound (one chunk of the library's
-// host-data call). Tiles are independent, so the mask does not depend on the strip height.
+// Solves strips of whole tile rows, one call each, to show progress on a terminal: 4M entries on the host, on a
+// GPU as many as fit in the device memory bound (one chunk of the library's host-data call).
 template <class Exec, class Real>
 Summary solve_in_strips(const Exec& exec, const Real* scores, std::size_t rows, std::size_t cols, std::uint8_t* mask,
                         const Options& options, bool progress) {
-  const std::size_t m = static_cast<std::size_t>(options.m);
   const bool on_host = Kokkos::SpaceAccessibility<Exec, Kokkos::HostSpace>::accessible;
-  const std::size_t device_memory = options.device_memory > 0 ? options.device_memory : std::size_t(1) << 30;
-  const std::size_t strip_entries = on_host ? std::size_t(1) << 22 : device_memory / (sizeof(Real) + 2);
-  const std::size_t target_rows = cols > 0 ? strip_entries / cols : rows;
-  const std::size_t strip = target_rows < m ? m : target_rows / m * m;
+  const std::size_t device_memory = options.device_memory > 0 ? options.device_memory : default_device_memory();
+  const std::size_t max_entries = on_host ? std::size_t(1) << 22 : device_memory / (sizeof(Real) + 2);
   Summary total;
   total.n = options.n;
   total.m = options.m;
   total.rows = static_cast<std::int64_t>(rows);
   total.cols = static_cast<std::int64_t>(cols);
   if (rows == 0 || cols == 0) return compute_mask(exec, scores, rows, cols, cols, 1, mask, options);
-  for (std::size_t r0 = 0; r0 < rows; r0 += strip) {
-    const std::size_t h = rows - r0 < strip ? rows - r0 : strip;
+  const std::size_t strip = strip_rows(rows, cols, static_cast<std::size_t>(options.m), max_entries);
+  for_each_strip(rows, strip, [&](std::size_t r0, std::size_t h) {
     const Summary part = compute_mask(exec, scores + r0 * cols, static_cast<std::int64_t>(h),
                                       static_cast<std::int64_t>(cols), static_cast<std::int64_t>(cols), 1,
                                       mask + r0 * cols, options);
     accumulate(total, part);
     if (progress) std::fprintf(stderr, "\r  solving: %3d%%", static_cast<int>(100.0 * (r0 + h) / rows));
-  }
+  });
   if (progress) std::fprintf(stderr, "\n");
   return total;
 }

@@ -19,7 +19,7 @@ bool have_column_norms() { return true; }
 std::vector<float> column_norms(const io::SafetensorsFile& file, const io::TensorInfo& tensor) {
   const std::uint64_t cols = tensor.shape.back();
   const std::uint64_t rows = cols ? tensor.elements() / cols : 0;
-  const std::size_t elem = io::st_dtype_size(tensor.dtype);
+  const std::size_t elem = io::dtype_size(tensor.dtype);
   // A fixed block height, not the --max-chunk-mb one: the block sums are added in order, so the block
   // height is part of the result's rounding and must not depend on an option.
   constexpr std::uint64_t block_rows = 256;

@@ -368,7 +368,7 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
     Kokkos::Timer timer;
     detail::validate(options, rows, cols);
     const int m = options.m;
-    const std::size_t budget = options.device_memory > 0 ? options.device_memory : std::size_t(1) << 30;
+    const std::size_t budget = options.device_memory > 0 ? options.device_memory : default_device_memory();
     const std::int64_t tile_cols = (cols + m - 1) / m;
     // A tile row on the device: scores, mask, statuses and its share of the totals.
     const std::size_t row_bytes = static_cast<std::size_t>(m) * cols * (sizeof(Real) + 1) +

@@ -73,7 +73,7 @@ struct Options {
   /// Bound, in bytes, on the execution-space memory that the host-pointer overload of
   /// compute_mask allocates when the execution space cannot read host memory (GPUs): the
   /// matrix then goes through in chunks of whole tile rows, with the same masks and tile
-  /// results (totals are summed chunk by chunk). 0 selects 1 GiB.
+  /// results (totals are summed chunk by chunk). 0 selects default_device_memory().
   std::size_t device_memory = 0;
 };
 
@@ -88,6 +88,8 @@ inline int default_max_iterations(int n, int m) {
   (void)m;
   return 300;
 }
+/// Device memory bound when Options::device_memory is 0: 1 GiB, which any GPU has to spare.
+inline std::size_t default_device_memory() { return std::size_t(1) << 30; }
 
 /// Per-tile outcome flags (bitwise or).
 enum TileFlag : std::uint32_t {

@@ -78,7 +78,7 @@ int check() {
     ++failures;
   }
 #ifdef TSENOR_INSTALL_TEST_IO
-  if (std::strcmp(tsenor::io::dtype_name(tsenor::io::DType::float32), "float32") != 0) {
+  if (std::strcmp(tsenor::io::dtype_name(tsenor::io::NpyDType::float32), "float32") != 0) {
     std::fprintf(stderr, "tsenor::io::dtype_name is wrong\n");
     ++failures;
   }

@@ -20,10 +20,10 @@
 namespace tsenor::io {
 
 /// Element types the tool reads. uint8 covers both '|u1' and bool '|b1' files, which are the same bytes on disk.
-enum class DType { float16, float32, float64, uint8 };
+enum class NpyDType { float16, float32, float64, uint8 };
 
 /// NumPy's name for the type ("float16", ...), for messages.
-const char* dtype_name(DType);
+const char* dtype_name(NpyDType);
 
 /// Every problem with a file: one line, "<path>: <problem>", so the tool can print it as is and a user can act
 /// on it without a debugger. Thrown for unreadable, malformed, unsupported and truncated files alike.
@@ -35,7 +35,7 @@ class NpyError : public std::runtime_error {
 /// so the caller decides whether float64 scores are solved in double or rounded once, knowingly.
 struct Matrix {
   std::size_t rows = 0, cols = 0;
-  DType stored_dtype = DType::float32;  ///< the dtype found in the file
+  NpyDType stored_dtype = NpyDType::float32;  ///< the dtype found in the file
   std::vector<float> f32;               ///< filled for float16 and float32 input (float16 widened exactly)
   std::vector<double> f64;              ///< filled for float64 input
 };

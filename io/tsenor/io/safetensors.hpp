@@ -35,15 +35,15 @@ class SafetensorsError : public std::runtime_error {
 };
 
 /// The element types of the safetensors format and their sizes in bytes.
-enum class StDType { F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL, F8_E4M3, F8_E5M2 };
-const char* st_dtype_name(StDType);
-std::size_t st_dtype_size(StDType);
+enum class SafetensorsDType { F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL, F8_E4M3, F8_E5M2 };
+const char* dtype_name(SafetensorsDType);
+std::size_t dtype_size(SafetensorsDType);
 /// True for F32, F16 and BF16: the types whose weights the tool converts (exactly) to float and prunes.
-bool st_is_prunable(StDType);
+bool is_prunable(SafetensorsDType);
 
 struct TensorInfo {
   std::string name;
-  StDType dtype = StDType::F32;
+  SafetensorsDType dtype = SafetensorsDType::F32;
   std::vector<std::uint64_t> shape;
   std::uint64_t begin = 0, end = 0;  ///< byte range in the data section
   std::uint64_t elements() const;
@@ -119,13 +119,13 @@ class Checkpoint {
 };
 
 /// Converts n little-endian elements of a prunable dtype to float, exactly (F16 and BF16 widen without rounding).
-void to_float(StDType dtype, const void* in, std::size_t n, float* out);
+void to_float(SafetensorsDType dtype, const void* in, std::size_t n, float* out);
 
 /// What an output file will hold, and where: computed from names, dtypes and shapes alone, so every MPI rank
 /// computes the same layout without communicating. Tensors are placed in the order given.
 struct OutputTensor {
   std::string name;
-  StDType dtype = StDType::U8;
+  SafetensorsDType dtype = SafetensorsDType::U8;
   std::vector<std::uint64_t> shape;
 };
 struct SafetensorsLayout {

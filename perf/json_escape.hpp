@@ -1,10 +1,12 @@
-// Writing JSON by hand (reports, benchmark lines): a string as a JSON string literal.
+// The benchmark drivers print one JSON record a line with printf, in a fixed format that perf/*.py and the
+// smoke tests read ("key": value, numbers as %.6f / %.17g); strings in them go through json_escape. The tool
+// itself writes JSON with nlohmann (tool/prune_report.cpp, tool/commands.cpp).
 #pragma once
 
 #include <cstdio>
 #include <string>
 
-namespace tsenor::io {
+namespace tsenor::perf {
 
 /// `text` as the body of a JSON string: quotes, backslashes and control characters escaped.
 inline std::string json_escape(const std::string& text) {
@@ -24,7 +26,4 @@ inline std::string json_escape(const std::string& text) {
   return out;
 }
 
-/// `text` as a JSON string literal, quotes included.
-inline std::string json_string(const std::string& text) { return "\"" + json_escape(text) + "\""; }
-
-}  // namespace tsenor::io
+}  // namespace tsenor::perf

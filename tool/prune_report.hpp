@@ -1,0 +1,60 @@
+// tsenor prune, the report: one JSON entry per pruned tensor, merged over the ranks into the --report file
+// (nlohmann::ordered_json, as every JSON the tool writes) and the summary lines on stdout.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+#include "prune_plan.hpp"
+#include "tsenor/io/files.hpp"
+#include "tsenor/tsenor.hpp"
+
+namespace tsenor::tool {
+
+using Clock = std::chrono::steady_clock;
+inline double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+/// Where the time of a tensor (or of the copies) went, and how much it read.
+struct StepTimes {
+  double read = 0, solve = 0, write = 0;
+  std::uint64_t bytes_read = 0;
+};
+
+/// What pruning one tensor gave.
+struct PrunedTensor {
+  Summary summary;              ///< totals over its chunks
+  StepTimes times;
+  std::size_t chunks = 0;
+  std::uint64_t chunk_rows = 0;
+  double seconds = 0;           ///< the whole tensor, statistics included
+};
+
+/// The report entry of a tensor pruned on `rank`.
+nlohmann::ordered_json tensor_entry(const PlannedTensor& planned, const PrunedTensor& result, const Args& args,
+                                    int rank);
+
+/// This rank's part of the report, as text for Comm::gather: its entries, its peak memory, its copy times.
+std::string rank_part(const nlohmann::ordered_json& entries, const StepTimes& copies);
+
+/// How the run went, beyond the tensors.
+struct RunFacts {
+  std::string backend;
+  int threads_per_rank = 1;
+  int ranks = 1;
+  Clock::time_point start;
+  double commit_seconds = 0;  ///< fsync and rename of the outputs, on rank 0
+};
+
+/// On rank 0, after the outputs are committed: merges the ranks' parts, writes the report to `report` (nullptr:
+/// none asked for) and prints the summary unless --quiet. Returns the exit status: 3 when a tile is not
+/// N-regular, else 0.
+int finish_report(const std::vector<std::string>& parts, const PrunePlan& plan, const io::Checkpoint& checkpoint,
+                  const Args& args, const RunFacts& facts, const io::OutputTarget* report);
+
+}  // namespace tsenor::tool
