@@ -15,6 +15,7 @@
 #include "interrupt.hpp"
 #include "kokkos_session.hpp"
 #include "outputs.hpp"
+#include "summary_json.hpp"
 #include "tsenor/compat.hpp"
 #include "tsenor/io/npy.hpp"
 #include "tsenor/tsenor.hpp"
@@ -39,9 +40,6 @@ double kept_share(const Summary& s, const std::vector<Real>& scores, const std::
   return total > 0 ? static_cast<double>(kept / total) : 0.0;
 }
 
-// A finite double, or null (JSON has no inf).
-nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
-
 nlohmann::ordered_json report_json(const Args& args, const Summary& s, double kept, const std::string& dtype,
                                    const std::string& backend, int threads, double read_s, double write_s) {
   nlohmann::ordered_json j;
@@ -53,24 +51,9 @@ nlohmann::ordered_json report_json(const Args& args, const Summary& s, double ke
   j["scores"] = args.input_is_score ? "input" : "magnitude";
   j["rows"] = s.rows;
   j["cols"] = s.cols;
-  j["n_kept"] = s.n;
-  j["m"] = s.m;
-  j["method"] = method_name(s.method);
-  j["tau"] = s.tau;
-  j["max_iterations"] = s.max_iterations;
   j["backend"] = backend;
   j["threads"] = threads;
-  j["tiles"] = s.tiles;
-  j["feasible_tiles"] = s.feasible_tiles;  // exactly N-regular; cropped border tiles are padded_tiles
-  j["padded_tiles"] = s.padded_tiles;
-  j["invalid_tiles"] = s.invalid_tiles;
-  j["converged_tiles"] = s.converged_tiles;
-  j["repaired_tiles"] = s.repaired_tiles;
-  j["iterations"] = s.iterations;
-  j["max_tile_iterations"] = s.max_tile_iterations;
-  j["objective"] = finite_or_null(s.objective);  // null: the sum exceeds the double range
-  j["total_score"] = finite_or_null(s.total_score);
-  j["kept_score_fraction"] = kept;
+  put_summary(j, s, kept);
   j["seconds_read"] = read_s;
   j["seconds_solve"] = s.seconds;
   j["seconds_write"] = write_s;

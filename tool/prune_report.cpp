@@ -1,5 +1,7 @@
 #include "prune_report.hpp"
 
+#include "summary_json.hpp"
+
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -31,23 +33,15 @@ double peak_rss_mib() {
 
 json tensor_entry(const PlannedTensor& planned, const PrunedTensor& result, const Args& args, int rank) {
   const io::TensorInfo& t = *planned.tensor.info;
-  const Summary& total = result.summary;
+  Summary total = result.summary;  // summed over the chunks, which leave the pattern to the caller
+  total.n = args.options.n;
+  total.m = args.options.m;
   json j;
   j["name"] = t.name;
   j["file"] = planned.tensor.file->path();
   j["dtype"] = io::dtype_name(t.dtype);
   j["shape"] = t.shape;
-  j["n_kept"] = args.options.n;
-  j["m"] = args.options.m;
-  j["method"] = method_name(total.method);
-  j["tiles"] = total.tiles;
-  j["feasible_tiles"] = total.feasible_tiles;
-  j["repaired_tiles"] = total.repaired_tiles;
-  j["iterations"] = total.iterations;
-  j["max_tile_iterations"] = total.max_tile_iterations;
-  j["objective"] = total.objective;
-  j["total_score"] = total.total_score;
-  j["kept_score_fraction"] = total.total_score > 0 ? total.objective / total.total_score : 0.0;
+  put_summary(j, total, total.total_score > 0 ? total.objective / total.total_score : 0.0);
   j["scores"] = planned.stats ? "wanda" : "magnitude";
   if (planned.stats) j["activation_statistics"] = planned.stats->name;
   j["chunks"] = result.chunks;
