@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +64,15 @@ void forget_temporary(int slot) {
   if (slot >= 0) temporary_used[slot] = 0;
 }
 
+// 1 or 2 when `st` is the file this process's stdout or stderr writes to, else -1.
+int standard_stream(const struct stat& st) {
+  for (int fd : {STDOUT_FILENO, STDERR_FILENO}) {
+    struct stat s {};
+    if (::fstat(fd, &s) == 0 && s.st_dev == st.st_dev && s.st_ino == st.st_ino) return fd;
+  }
+  return -1;
+}
+
 }  // namespace
 
 bool FileIdentity::operator==(const FileIdentity& other) const {
@@ -111,14 +121,17 @@ OutputTarget check_output(const std::string& option, const std::string& path) {
   if (path.back() == '/') fail(what, "names a directory; give a file name");
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
-    if (S_ISCHR(st.st_mode)) {
+    if (const int stream = standard_stream(st); stream >= 0) {
+      out.device = true;  // /dev/stdout redirected to a file or a pipe: written where the stream writes
+      out.stream = stream;
+    } else if (S_ISCHR(st.st_mode)) {
       out.device = true;
     } else if (!S_ISREG(st.st_mode)) {
       fail(what, std::string("exists and is ") + kind_of(st.st_mode) +
                      "; refusing to replace it (give the path of a file to create or replace)");
     }
     out.exists = true;
-    out.target = real_path(path);
+    out.target = out.stream >= 0 ? path : real_path(path);  // a pipe behind /dev/stdout has no path
     if (out.target.empty()) fail(what, "cannot resolve: " + errno_text());
   } else if (errno == ENOENT) {
     struct stat link {};
@@ -133,7 +146,8 @@ OutputTarget check_output(const std::string& option, const std::string& path) {
   }
   if (!out.device) {
     const std::string dir = split_path(out.target).first;
-    if (::access(dir.c_str(), W_OK | X_OK) != 0) fail(what, "cannot write in the directory " + dir + ": " + errno_text());
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+      fail(what, "cannot write in the directory " + dir + ": " + errno_text());
   }
   out.identity = file_identity(out.target);
   return out;
@@ -155,14 +169,16 @@ void check_distinct(const std::vector<OutputTarget>& outputs,
              "is also named by " + outputs[j].option + " (" + outputs[j].path + "); give each output its own file");
 }
 
-std::string temporary_path(const std::string& target, long long pid) { return target + ".tmp." + std::to_string(pid); }
+std::string temporary_path(const std::string& target, long long pid) {
+  return target + ".tsenor-tmp." + std::to_string(pid);
+}
 
 std::vector<std::string> remove_stale_temporaries(const OutputTarget& output,
                                                   const std::vector<std::pair<std::string, std::string>>& inputs) {
   std::vector<std::string> notes;
   if (output.device) return notes;
   const auto [dir, name] = split_path(output.target);
-  const std::string prefix = name + ".tmp.";
+  const std::string prefix = name + ".tsenor-tmp.";
   struct CloseDir {
     void operator()(DIR* d) const { ::closedir(d); }
   };
@@ -183,21 +199,32 @@ std::vector<std::string> remove_stale_temporaries(const OutputTarget& output,
     bool is_input = false;
     for (const auto& input : inputs) is_input = is_input || file_identity(input.second) == candidate;
     if (is_input) continue;
-    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) {
-      notes.push_back("left " + path + " alone: process " + digits + " still runs (is another run writing " +
-                      output.path + "?)");
-    } else if (::unlink(path.c_str()) == 0) {
+    // A run holds a lock on its temporary file until it renamed it: that also protects a run in another PID
+    // namespace or, where the file system supports the lock, on another host, whose pid means nothing here.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+    const bool locked = fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0;
+    const bool running = ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
+    if (locked || running) {
+      notes.push_back("left " + path + " alone: " +
+                      (locked ? std::string("a running process is writing it") : "process " + digits + " still runs") +
+                      " (is another run writing " + output.path + "?)");
+    } else if (fd >= 0 && ::unlink(path.c_str()) == 0) {
       notes.push_back("removed " + path + ", left by an earlier run that was killed (process " + digits +
                       " is gone)");
     }
+    if (fd >= 0) ::close(fd);
   }
   return notes;
 }
 
 OutputFile::OutputFile(const OutputTarget& output, long long pid, std::uint64_t size, bool create)
-    : shown_(output.option.empty() ? output.path : output.option + " " + output.path), target_(output.target), owner_(create), device_(output.device) {
+    : shown_(output.option.empty() ? output.path : output.option + " " + output.path),
+      target_(output.target),
+      owner_(create),
+      device_(output.device) {
   if (device_) {
-    fd_ = ::open(target_.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    fd_ = output.stream >= 0 ? ::fcntl(output.stream, F_DUPFD_CLOEXEC, 0)
+                             : ::open(target_.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
     if (fd_ < 0) fail(shown_, "cannot open the device: " + errno_text());
     return;
   }
@@ -207,6 +234,7 @@ OutputFile::OutputFile(const OutputTarget& output, long long pid, std::uint64_t 
                                 ": " + errno_text());
   if (!create) return;
   slot_ = remember_temporary(temp_);
+  ::flock(fd_, LOCK_EX | LOCK_NB);  // held until the rename: remove_stale_temporaries leaves a locked file alone
   struct stat old {};
   if (output.exists && ::stat(target_.c_str(), &old) == 0) ::fchmod(fd_, old.st_mode & 07777);  // keep its mode
   if (size > 0 && ::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
@@ -243,17 +271,24 @@ void OutputFile::commit() {
     done_ = true;
     return;
   }
-  if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
+  if (::fsync(fd_) != 0) {
     const std::string why = errno_text();
-    fd_ = -1;
     discard();
     fail(shown_, "cannot flush " + temp_ + ": " + why);
   }
-  fd_ = -1;
+  // Renamed while still open and locked, so that no other run takes it for a killed run's file in between.
   if (owner_ && std::rename(temp_.c_str(), target_.c_str()) != 0) {
     const std::string why = errno_text();
     discard();
     fail(shown_, "cannot rename the temporary file " + temp_ + " onto it: " + why);
+  }
+  const int closed = ::close(fd_);
+  fd_ = -1;
+  if (closed != 0) {
+    forget_temporary(slot_);
+    slot_ = -1;
+    done_ = true;
+    fail(shown_, "cannot close: " + errno_text());
   }
   forget_temporary(slot_);
   slot_ = -1;

@@ -585,18 +585,61 @@ class OutputSafety(ToolTestCase):
     def test_stale_temporaries_of_dead_runs_are_removed_live_ones_kept(self):
         dead = subprocess.Popen(["true"])
         dead.wait()  # its pid is gone (and not reused within this test in practice)
-        stale = self.path(f"m.npy.tmp.{dead.pid}")
-        live = self.path(f"m.npy.tmp.{os.getpid()}")
-        unrelated = self.path("m.npy.tmp.notapid")
-        for path in (stale, live, unrelated):
+        stale = self.path(f"m.npy.tsenor-tmp.{dead.pid}")
+        live = self.path(f"m.npy.tsenor-tmp.{os.getpid()}")
+        unrelated = self.path("m.npy.tsenor-tmp.notapid")
+        users = self.path(f"m.npy.tmp.{dead.pid}")  # the user's own file, not our naming
+        for path in (stale, live, unrelated, users):
             with open(path, "wb") as f:
                 f.write(b"left over")
         proc = run_tool("mask", "--input", "W.npy", "--output", "m.npy", "--quiet", cwd=self.dir)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertFalse(os.path.exists(stale))
-        self.assertTrue(os.path.exists(live) and os.path.exists(unrelated))
+        self.assertTrue(all(os.path.exists(p) for p in (live, unrelated, users)))
         self.assertIn(f"removed {stale}", proc.stderr)
         self.assertIn(f"left {live} alone", proc.stderr)
+
+    def test_a_locked_temporary_is_left_alone_whatever_its_pid(self):
+        # A run in another PID namespace or on another host: its pid means nothing here, its lock does.
+        import fcntl
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        busy = self.path(f"m.npy.tsenor-tmp.{dead.pid}")
+        with open(busy, "wb") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            proc = run_tool("mask", "--input", "W.npy", "--output", "m.npy", "--quiet", cwd=self.dir)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertTrue(os.path.exists(busy))
+            self.assertIn("a running process is writing it", proc.stderr)
+
+    def test_an_option_given_twice_is_refused(self):
+        # A wrapper's default --input must not slip past the check of the one the user meant.
+        self.save("W2.npy", random_weights((32, 32), seed=24))
+        w2 = self.read(self.path("W2.npy"))
+        self.assertRefused(["mask", "--input", "W2.npy", "--input", "W.npy", "--output", "W2.npy"],
+                           "--input is given twice", [self.w, self.path("W2.npy")])
+        self.assertEqual(self.read(self.path("W2.npy")), w2)
+        self.assertRefused(["mask", "--input", "W.npy", "--output", ""], "--output needs a value")
+
+    def test_standard_streams_are_written_where_they_go(self):
+        # /dev/stdout redirected into a file appends to the stream; it never replaces the file.
+        log = self.path("log.txt")
+        with open(log, "wb") as f:
+            f.write(b"important\n")
+        with open(log, "ab") as f:
+            proc = subprocess.run([TOOL, "mask", "--input", "W.npy", "--output", "/dev/stdout", "--quiet"], stdout=f,
+                                  stderr=subprocess.PIPE, cwd=self.dir, env=dict(os.environ, OMP_PROC_BIND="false"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        data = self.read(log)
+        self.assertTrue(data.startswith(b"important\n\x93NUMPY"), data[:20])
+        import io
+        self.assertRegular(np.load(io.BytesIO(data[len(b"important\n"):])), 2, 4)
+        # and into a pipe
+        proc = subprocess.run([TOOL, "mask", "--input", "W.npy", "--output", "/dev/stdout", "--quiet"],
+                              capture_output=True, cwd=self.dir, env=dict(os.environ, OMP_PROC_BIND="false"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertRegular(np.load(io.BytesIO(proc.stdout)), 2, 4)
+        self.assertEqual(sorted(os.listdir(self.dir)), ["W.npy", "log.txt"])
 
     def test_threads_beyond_what_kokkos_runs_are_an_error_not_a_crash(self):
         self.assertRefused(["mask", "--threads", "600"], "--threads")
@@ -639,7 +682,7 @@ class OutputSafety(ToolTestCase):
             with self.subTest(signal=sig.name):
                 proc, err = self.interrupt(sig)
                 self.assertEqual(proc.returncode, 128 + sig, err)
-                self.assertRegex(err, f"^tsenor: interrupted by {sig.name}: no output written")
+                self.assertRegex(err, f"^tsenor: interrupted by {sig.name}: temporary files removed")
 
 
 if __name__ == "__main__":

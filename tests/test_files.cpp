@@ -132,18 +132,34 @@ TEST_CASE("remove_stale_temporaries removes only dead processes' files that are 
   const pid_t child = ::fork();
   if (child == 0) ::_exit(0);
   ::waitpid(child, nullptr, 0);  // a pid that is gone
-  const std::string dead = dir.file("m.npy.tmp." + std::to_string(child));
-  const std::string live = dir.file("m.npy.tmp." + std::to_string(::getppid()));
-  const std::string input = dir.file("m.npy.tmp.1");
-  const std::string other = dir.file("m.npy.tmp.x1");
-  for (const auto& p : {dead, live, input, other}) write_text(p, "left over");
   const auto target = tsenor::io::check_output("--output", dir.file("m.npy"));
+  const std::string dead = tsenor::io::temporary_path(target.target, child);
+  const std::string live = tsenor::io::temporary_path(target.target, ::getppid());
+  const std::string input = tsenor::io::temporary_path(target.target, 1);
+  const std::string other = dir.file("m.npy.tsenor-tmp.x1");
+  const std::string users = dir.file("m.npy.tmp." + std::to_string(child));  // not our naming: a user's file
+  for (const auto& p : {dead, live, input, other, users}) write_text(p, "left over");
   const auto notes = tsenor::io::remove_stale_temporaries(target, {{"--input file", input}});
   CHECK(!fs::exists(dead));
   CHECK(fs::exists(live));
   CHECK(fs::exists(input));
   CHECK(fs::exists(other));
+  CHECK(fs::exists(users));
   REQUIRE(notes.size() == 2);  // pid 1 is an input: skipped without a note
+}
+
+TEST_CASE("remove_stale_temporaries leaves a file alone while its writer holds it, whatever its pid says") {
+  const TempDir dir;
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);  // a pid that is gone: as a run in another PID namespace or on another host looks
+  const auto target = tsenor::io::check_output("--output", dir.file("m.npy"));
+  OutputFile writing(target, child, 16, true);  // its lock is what protects it
+  const auto notes = tsenor::io::remove_stale_temporaries(target, {});
+  CHECK(fs::exists(writing.temporary()));
+  REQUIRE(notes.size() == 1);
+  CHECK(contains(notes[0], "a running process is writing it"));
+  writing.discard();
 }
 
 TEST_CASE("open_input refuses non-regular files without blocking") {

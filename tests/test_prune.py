@@ -347,6 +347,16 @@ class Wanda(PruneTestCase):
         self.assertIn("'l.0.fc'", proc.stderr)
         self.assertOnlyFiles(["model.safetensors", "partial.safetensors", "bad.safetensors"])
 
+    def test_a_score_that_overflows_float32_names_the_tensor(self):
+        big = {"l.0.fc.weight": np.full((64, 96), 3e38, np.float32)}
+        save_file(big, self.path("big.safetensors"))
+        save_file({"l.0.fc": np.full(96, 3e38, np.float32)}, self.path("norms.safetensors"))
+        proc = self.run_tool("prune", "--input", "big.safetensors", "--activations", "norms.safetensors",
+                             "--output", "o.safetensors")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertRegex(proc.stderr, r"^tsenor: error: \S*big.safetensors: tensor 'l.0.fc.weight': .*overflows float32")
+        self.assertNotRegex(proc.stderr, r"\[\w+\.[ch]pp:\d+\]")
+
 
 class BadInput(PruneTestCase):
     """Every malformed checkpoint: exit 2, one line naming the file (and tensor), no output left."""
@@ -469,7 +479,7 @@ class BadInput(PruneTestCase):
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
         self.assertEqual(proc.returncode, 128 + signal.SIGINT, err)
-        self.assertRegex(err, "^tsenor: interrupted by SIGINT: no output written")
+        self.assertRegex(err, "^tsenor: interrupted by SIGINT: temporary files removed")
         self.assertOnlyFiles(["m.safetensors", "o.safetensors"])
         with open(self.path("o.safetensors")) as f:
             self.assertEqual(f.read(), "older masks")
@@ -529,6 +539,15 @@ class OutputSafety(PruneTestCase):
         with self.subTest("the checkpoint given as one file, the output a new spelling of it"):
             self.assertRefused(["--input", shard1, "--output", "ck/./model-00001-of-00002.safetensors"],
                                "is the --input checkpoint file")
+
+    def test_an_input_option_given_twice_is_refused(self):
+        shard1 = "ck/model-00001-of-00002.safetensors"
+        save_file({"x.weight": np.ones((16, 16), np.float32)}, self.path("other.safetensors"))
+        for extra in (["--input", "ck", "--input", "other.safetensors", "--output", shard1],
+                      ["--input", "ck", "--activations", shard1, "--activations", "other.safetensors",
+                       "--output", shard1]):
+            with self.subTest(extra=extra):
+                self.assertRefused(extra, "is given twice")
 
     def test_usage_errors_touch_nothing(self):
         # The reproductions: a bad --nm with an output naming a shard or the index used to delete it.

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <map>
 
 #include "tsenor/compat.hpp"
 #include "tsenor/error.hpp"
@@ -28,8 +29,9 @@ double parse_real(const std::string& option, const std::string& text) {
   char* end = nullptr;
   errno = 0;
   const double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0])) || *end != '\0' || errno != 0 || !(v >= 0.0) || v > 1e300)
-    usage_error(option + ": '" + text + "' is not a finite number >= 0");
+  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0])) || *end != '\0' || errno != 0 ||
+      !(v >= 0.0) || v > 1e300)
+    usage_error(option + ": '" + text + "' is not a number in 0..1e300");
   return v;
 }
 
@@ -72,6 +74,7 @@ Args parse_args(const std::vector<std::string>& argv) {
   } else {
     usage_error("unknown command '" + cmd + "'");
   }
+  std::map<std::string, std::string> given;  // the value options seen so far
   const bool prune = a.command == Command::prune;
   const bool mask = a.command == Command::mask || prune;  // prune takes the options of mask, and its own
   for (std::size_t k = 1; k < argv.size(); ++k) {
@@ -81,8 +84,13 @@ Args parse_args(const std::vector<std::string>& argv) {
       a.help_topic = cmd;
       return a;
     }
+    // An option given twice is an error (only --include and --exclude repeat): with "the last one wins", a
+    // wrapper's default --input would slip past the checks of the one the user meant.
     auto value = [&]() -> const std::string& {
       if (k + 1 >= argv.size()) usage_error(opt + " needs a value");
+      if (argv[k + 1].empty()) usage_error(opt + " needs a value (got an empty string)");
+      if (opt != "--include" && opt != "--exclude" && !given.emplace(opt, argv[k + 1]).second)
+        usage_error(opt + " is given twice ('" + given[opt] + "' and '" + argv[k + 1] + "')");
       return argv[++k];
     };
     if (opt == "--nm") {
@@ -195,9 +203,11 @@ Execution
                       The report's device_bytes says what was used.
 
 Your files are safe: --output and --report may not name the input (by any spelling, symlink or
-hard link) or each other, and are written to PATH.tmp.<pid>, then renamed onto PATH once both
+hard link) or each other, and are written to PATH.tsenor-tmp.<pid>, then renamed onto PATH once both
 are complete: a failed or interrupted run leaves an older PATH exactly as it was. Without
---input, an existing --output file is not replaced by the example's mask.
+--input, an existing --output file is not replaced by the example's mask. /dev/null and
+/dev/stdout work as you mean them. A PATH.tsenor-tmp.<pid> left by a killed run (kill -9) is
+removed by the next run to PATH once process <pid> is gone and nothing holds the file's lock.
 
 Every tile of the output is exactly N-regular; results are bit-identical across backends and
 thread counts. Exit status: 0 on success, 2 on a usage or input error, 3 if a tile came out
@@ -252,9 +262,10 @@ Output
 Your files are safe: an output may not be an input (the index, any shard, --activations; compared
 by device and inode, so no spelling, symlink or hard link gets past it), and must be a new file,
 an existing regular file, or a character device such as /dev/null (written in place). Outputs go
-to PATH.tmp.<pid> and are renamed onto PATH only when the whole run has succeeded: a failure or
-an interrupt leaves an older PATH exactly as it was. A PATH.tmp.<pid> left by a killed run
-(kill -9) is removed by the next run to PATH once process <pid> is gone.
+to PATH.tsenor-tmp.<pid> and are renamed onto PATH only when the whole run has succeeded: a
+failure or an interrupt leaves an older PATH exactly as it was. A PATH.tsenor-tmp.<pid> left by a
+killed run (kill -9) is removed by the next run to PATH once process <pid> is gone and nothing
+holds the file's lock.
 
 Pattern, method and execution: as for 'tsenor mask' (--nm N:M, default 2:4; --method, --tau,
 --iterations, --tolerance, --local-search-steps, --backend, --threads); see 'tsenor mask --help'.

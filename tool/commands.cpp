@@ -31,7 +31,8 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 // is then summed again here in long double (whose exponent range holds any sum of doubles).
 template <class Real>
 double kept_share(const Summary& s, const std::vector<Real>& scores, const std::vector<std::uint8_t>& mask) {
-  if (std::isfinite(s.objective) && std::isfinite(s.total_score)) return s.total_score > 0 ? s.objective / s.total_score : 0.0;
+  if (std::isfinite(s.objective) && std::isfinite(s.total_score))
+    return s.total_score > 0 ? s.objective / s.total_score : 0.0;
   long double kept = 0, total = 0;
   for (std::size_t k = 0; k < scores.size(); ++k) {
     total += scores[k];
@@ -117,9 +118,9 @@ int run_mask(const Args& args) {
     if (backend == "openmp") threads = compat::concurrency(Kokkos::DefaultHostExecutionSpace());
     const bool progress = !args.quiet && ::isatty(STDERR_FILENO);
     try {
-      s = input.f64.empty()
-              ? solve_on_backend(backend, input.f32.data(), input.rows, input.cols, mask.data(), args.options, progress)
-              : solve_on_backend(backend, input.f64.data(), input.rows, input.cols, mask.data(), args.options, progress);
+      const std::size_t rows = input.rows, cols = input.cols;
+    s = input.f64.empty() ? solve_on_backend(backend, input.f32.data(), rows, cols, mask.data(), args.options, progress)
+                          : solve_on_backend(backend, input.f64.data(), rows, cols, mask.data(), args.options, progress);
     } catch (const Error& e) {
       throw Error(about_input(input_name, e));
     }
@@ -156,7 +157,8 @@ int run_mask(const Args& args) {
       std::printf(", cropped border tiles %lld (at most %d per row and column)", static_cast<long long>(s.padded_tiles),
                   s.n);
     if (s.repaired_tiles) std::printf(", repaired %lld", static_cast<long long>(s.repaired_tiles));
-    if (s.invalid_tiles) std::printf(", NOT N-regular %lld (a bug: please report it)", static_cast<long long>(s.invalid_tiles));
+    if (s.invalid_tiles)
+      std::printf(", NOT N-regular %lld (a bug: please report it)", static_cast<long long>(s.invalid_tiles));
     std::printf("\n  kept      %.4f%% of the total score%s\n", 100.0 * kept,
                 std::isfinite(s.total_score) ? "" : " (the score sums exceed the double range)");
     std::printf("  time      %.3f s solve (%.0f tiles/s), %.3f s read, %.3f s write\n", s.seconds,

@@ -116,11 +116,21 @@ PrunedTensor prune_tensor(const PlannedTensor& it, const Args& args, const std::
       scores[k] = std::fabs(scores[k]);
     }
     if (!norms.empty())
-      for (std::uint64_t k = 0; k < count; ++k) scores[k] *= norms[k % cols];
+      for (std::uint64_t k = 0; k < count; ++k) {
+        scores[k] *= norms[k % cols];
+        if (!std::isfinite(scores[k]))
+          throw Error(it.tensor.file->path() + ": tensor '" + t.name +
+                      "': the Wanda score |W|*||X|| overflows float32 (row " + std::to_string(r0 + k / cols) +
+                      ", column " + std::to_string(k % cols) + ")");
+      }
     times.bytes_read += count * elem;
     times.read += seconds_since(t0);
     t0 = Clock::now();
-    accumulate(result.summary, solve_on_backend(backend, scores.data(), h, cols, mask.data(), args.options, false));
+    try {
+      accumulate(result.summary, solve_on_backend(backend, scores.data(), h, cols, mask.data(), args.options, false));
+    } catch (const Error& e) {  // about this tensor, without the library's source location
+      throw Error(it.tensor.file->path() + ": tensor '" + t.name + "': " + e.message());
+    }
     times.solve += seconds_since(t0);
     t0 = Clock::now();
     if (masks) masks->write_at(it.mask_offset + r0 * cols, mask.data(), count);
@@ -229,7 +239,12 @@ int run_prune(const Args& args) {
   std::unique_ptr<io::SafetensorsFile> stats;
   PrunePlan plan;
   steps.run([&] {
-    if (!args.dry_run) outputs = check_outputs({{"--output", args.output}, {"--apply", args.apply}, {"--report", args.report}});
+    if (!args.dry_run)
+      outputs = check_outputs({{"--output", args.output}, {"--apply", args.apply}, {"--report", args.report}});
+    for (const io::OutputTarget& out : outputs)
+      if (out.stream >= 0 && comm.size() > 1)
+        throw Error(out.option + " " + out.path +
+                    ": a standard stream cannot take the output of several ranks; give a file");
     facts.backend = resolve_backend_option(args.backend);
     kokkos_threads(args.threads);
     checkpoint = std::make_unique<io::Checkpoint>(args.input);

@@ -8,15 +8,18 @@
 // run forever, a directory or device is a mistake) without blocking. Outputs are checked with check_output before
 // any input is read: an existing directory, FIFO, socket or block device is refused, a character device (such as
 // /dev/null) is written in place and never replaced, a symbolic link is followed (the file it names is replaced,
-// the link stays), and the directory that will hold the file must exist and be writable. check_distinct then
-// compares outputs with every input and with each other by identity (device and inode of an existing file, else
-// the absolute path it will be created at), so no spelling, link or hard link can make a run write over its input.
+// the link stays), a path that names the process's own stdout or stderr (/dev/stdout redirected to a file or a
+// pipe) is written into that stream, and the directory that will hold the file must exist and be writable.
+// check_distinct then compares outputs with every input and with each other by identity (device and inode of an
+// existing file, else the absolute path it will be created at), so no spelling, link or hard link can make a run
+// write over its input.
 //
-// OutputFile is the one writer of every output (masks, checkpoints, reports): the data goes to PATH.tmp.<pid> in
-// the same directory, created exclusively, and commit() renames it onto PATH, so PATH holds either its previous
-// content or the complete new file. A run that fails or is interrupted removes its temporary file and leaves
-// PATH as it was. A temporary file that a killed run (SIGKILL, power loss) could not remove is removed by the
-// next run to the same PATH, and only if the process named by its suffix is gone.
+// OutputFile is the one writer of every output (masks, checkpoints, reports): the data goes to
+// PATH.tsenor-tmp.<pid> in the same directory, created exclusively and locked, and commit() renames it onto PATH,
+// so PATH holds either its previous content or the complete new file. A run that fails or is interrupted removes
+// its temporary file and leaves PATH as it was. A temporary file that a killed run (SIGKILL, power loss) could not
+// remove is removed by the next run to the same PATH, and only if the process named by its suffix is gone and no
+// process holds its lock.
 
 #include <sys/types.h>
 
@@ -53,7 +56,8 @@ struct OutputTarget {
   std::string option;  ///< the option that named it ("--output"), for messages ("" for none)
   std::string path;    ///< as given
   std::string target;  ///< where the data goes: `path` with links followed
-  bool device = false; ///< a character device: written in place, never replaced or removed
+  bool device = false; ///< a character device or a standard stream: written in place, never replaced or removed
+  int stream = -1;     ///< 1 or 2 when the path names this process's stdout or stderr (e.g. /dev/stdout)
   bool exists = false; ///< `target` is an existing regular file (or a device)
   FileIdentity identity;
 };
@@ -68,14 +72,15 @@ OutputTarget check_output(const std::string& option, const std::string& path);
 void check_distinct(const std::vector<OutputTarget>& outputs,
                     const std::vector<std::pair<std::string, std::string>>& inputs);
 
-/// Removes the temporary files TARGET.tmp.<pid> of `output` that earlier runs were killed before removing: only
-/// regular files owned by this user, that are none of `inputs`, and whose process <pid> no longer exists on
-/// this host. Returns a line for each file removed (and each one left alone because its process still runs),
-/// for the caller to print.
+/// Removes the temporary files TARGET.tsenor-tmp.<pid> of `output` that earlier runs were killed before removing: only
+/// regular files owned by this user, that are none of `inputs`, and whose process <pid> no longer exists on this host,
+/// and that no process holds locked (the writer locks its temporary file until the rename, which also covers runs in
+/// another PID namespace or on another host). Returns a line for each file removed (and each one left alone because its
+/// process still runs), for the caller to print.
 std::vector<std::string> remove_stale_temporaries(const OutputTarget& output,
                                                   const std::vector<std::pair<std::string, std::string>>& inputs);
 
-/// The temporary file of `target` for the process `pid`: TARGET.tmp.<pid>.
+/// The temporary file of `target` for the process `pid`: TARGET.tsenor-tmp.<pid>.
 std::string temporary_path(const std::string& target, long long pid);
 
 /// The one writer of outputs. The creator (create = true) makes the temporary file exclusively and sizes it;
