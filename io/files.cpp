@@ -87,7 +87,6 @@ FileIdentity file_identity(const std::string& path) {
     id.exists = true;
     id.device = st.st_dev;
     id.inode = st.st_ino;
-    id.resolved = real_path(path);
     return id;
   }
   const auto [dir, name] = split_path(path);

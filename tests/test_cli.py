@@ -13,6 +13,8 @@ clause of the rule that a run never deletes or replaces a file it did not create
 files are safe").
 """
 import argparse
+import fcntl
+import io
 import itertools
 import json
 import os
@@ -601,7 +603,6 @@ class OutputSafety(ToolTestCase):
 
     def test_a_locked_temporary_is_left_alone_whatever_its_pid(self):
         # A run in another PID namespace or on another host: its pid means nothing here, its lock does.
-        import fcntl
         dead = subprocess.Popen(["true"])
         dead.wait()
         busy = self.path(f"m.npy.tsenor-tmp.{dead.pid}")
@@ -632,7 +633,6 @@ class OutputSafety(ToolTestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         data = self.read(log)
         self.assertTrue(data.startswith(b"important\n\x93NUMPY"), data[:20])
-        import io
         self.assertRegular(np.load(io.BytesIO(data[len(b"important\n"):])), 2, 4)
         # and into a pipe
         proc = subprocess.run([TOOL, "mask", "--input", "W.npy", "--output", "/dev/stdout", "--quiet"],

@@ -13,6 +13,7 @@
 #include <iterator>
 #include <string>
 
+#include "support/message_of.hpp"
 #include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -29,12 +30,7 @@ std::string read_text(const std::string& path) {
 }
 template <class F>
 std::string error_of(F f) {
-  try {
-    f();
-  } catch (const FileError& e) {
-    return e.what();
-  }
-  return "(no exception)";
+  return tsenor::test::message_of<FileError>(f);
 }
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 

@@ -22,6 +22,7 @@
 
 #include <unistd.h>
 
+#include "support/message_of.hpp"
 #include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -53,15 +54,9 @@ std::string raw(const std::vector<T>& values) {  // host order: the tests run on
   return {reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T)};
 }
 
-// The message of the NpyError that f throws; any other exception fails the test case.
 template <class F>
 std::string error_of(F f) {
-  try {
-    f();
-  } catch (const NpyError& e) {
-    return e.what();
-  }
-  return "(no exception)";
+  return tsenor::test::message_of<NpyError>(f);
 }
 
 // Same formulas as tests/npy_fixtures.py.

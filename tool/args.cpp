@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "library_error.hpp"
 #include "tsenor/compat.hpp"
 #include "tsenor/error.hpp"
 
@@ -126,7 +127,7 @@ Args parse_args(const std::vector<std::string>& argv) {
       try {
         a.options.method = parse_method(value());
       } catch (const Error& e) {
-        usage_error("--method: " + e.message().substr(e.message().find(": ") + 2));
+        usage_error("--method: " + without_function(e));
       }
     } else if (mask && opt == "--tau") {
       a.options.tau = parse_real(opt, value());

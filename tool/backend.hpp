@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "library_error.hpp"
 #include "strips.hpp"
 #include "tsenor/backends/enabled.hpp"
 #include "tsenor/tsenor.hpp"
@@ -36,13 +37,18 @@ Summary solve_in_strips(const Exec& exec, const Real* scores, std::size_t rows, 
   return total;
 }
 
-// Solves on the backend named by --backend (already resolved), in strips.
+/// Solves on the backend named by --backend (already resolved); library usage errors come back without the
+/// function name, for the caller to say which file (and tensor) they are about.
 template <class Real>
 Summary solve_on_backend(const std::string& backend, const Real* scores, std::size_t rows, std::size_t cols,
                          std::uint8_t* mask, const Options& options, bool progress) {
   Summary s;
-  backends::with_execution_space(
-      backend, [&](const auto& exec) { s = solve_in_strips(exec, scores, rows, cols, mask, options, progress); });
+  try {
+    backends::with_execution_space(
+        backend, [&](const auto& exec) { s = solve_in_strips(exec, scores, rows, cols, mask, options, progress); });
+  } catch (const Error& e) {
+    throw Error(without_function(e));
+  }
   return s;
 }
 

@@ -63,15 +63,6 @@ nlohmann::ordered_json report_json(const Args& args, const Summary& s, double ke
   return j;
 }
 
-// A library usage error as the tool's user should read it: about the input, without the library's function
-// name and source location.
-std::string about_input(const std::string& input, const Error& e) {
-  std::string message = e.message();
-  const std::string prefix = "tsenor::compute_mask: ";
-  if (message.compare(0, prefix.size(), prefix) == 0) message = message.substr(prefix.size());
-  return input + ": " + message;
-}
-
 }  // namespace
 
 int run_mask(const Args& args) {
@@ -84,7 +75,7 @@ int run_mask(const Args& args) {
     throw Error("--output " + args.output +
                 " exists and no --input was given: refusing to replace it with the mask of the built-in example");
   const std::string input_name = args.input.empty() ? "built-in example" : args.input;
-  protect_inputs(outputs, args.input.empty() ? NamedPaths{} : NamedPaths{{"--input file", args.input}});
+  protect_inputs(outputs, args.input.empty() ? NamedPaths{} : NamedPaths{{"--input file", args.input}}, true);
   const std::string backend = resolve_backend_option(args.backend);
   kokkos_threads(args.threads);
 
@@ -122,7 +113,7 @@ int run_mask(const Args& args) {
     s = input.f64.empty() ? solve_on_backend(backend, input.f32.data(), rows, cols, mask.data(), args.options, progress)
                           : solve_on_backend(backend, input.f64.data(), rows, cols, mask.data(), args.options, progress);
     } catch (const Error& e) {
-      throw Error(about_input(input_name, e));
+      throw Error(input_name + ": " + e.message());
     }
   }
   const double kept = input.f64.empty() ? kept_share(s, input.f32, mask) : kept_share(s, input.f64, mask);

@@ -22,10 +22,11 @@ inline std::vector<io::OutputTarget> check_outputs(const NamedPaths& outputs) {
   return targets;
 }
 
-/// Refuses outputs that are inputs (or each other), then removes what killed runs left at the outputs' paths,
-/// saying so on stderr.
-inline void protect_inputs(const std::vector<io::OutputTarget>& outputs, const NamedPaths& inputs) {
+/// Refuses outputs that are inputs (or each other); then, when `clean_up` (one process of a run), removes what
+/// killed runs left at the outputs' paths, saying so on stderr.
+inline void protect_inputs(const std::vector<io::OutputTarget>& outputs, const NamedPaths& inputs, bool clean_up) {
   io::check_distinct(outputs, inputs);
+  if (!clean_up) return;
   for (const io::OutputTarget& out : outputs)
     for (const std::string& note : io::remove_stale_temporaries(out, inputs))
       std::fprintf(stderr, "tsenor: note: %s\n", note.c_str());

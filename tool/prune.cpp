@@ -129,7 +129,7 @@ PrunedTensor prune_tensor(const PlannedTensor& it, const Args& args, const std::
     try {
       accumulate(result.summary, solve_on_backend(backend, scores.data(), h, cols, mask.data(), args.options, false));
     } catch (const Error& e) {  // about this tensor, without the library's source location
-      throw Error(it.tensor.file->path() + ": tensor '" + t.name + "': " + e.message());
+      throw Error(it.tensor.file->path() + ": tensor '" + t.name + "': " + e.message());  // without the function
     }
     times.solve += seconds_since(t0);
     t0 = Clock::now();
@@ -252,8 +252,7 @@ int run_prune(const Args& args) {
     if (!checkpoint->index().empty()) inputs.push_back({"--input index", checkpoint->index()});
     for (const auto& file : checkpoint->files()) inputs.push_back({"--input checkpoint file", file->path()});
     if (!args.activations.empty()) inputs.push_back({"--activations file", args.activations});
-    io::check_distinct(outputs, inputs);
-    if (comm.rank() == 0) protect_inputs(outputs, inputs);
+    protect_inputs(outputs, inputs, comm.rank() == 0);
     if (!args.activations.empty()) stats = std::make_unique<io::SafetensorsFile>(args.activations);
     plan = plan_prune(*checkpoint, stats.get(), args, comm.size());
   });

@@ -42,7 +42,7 @@ struct FileIdentity {
   bool exists = false;
   dev_t device = 0;
   ino_t inode = 0;
-  std::string resolved;  ///< absolute path, links in its directory resolved (also set when the file exists)
+  std::string resolved;  ///< a file that does not exist: the absolute path, links in its directory resolved
   bool operator==(const FileIdentity& other) const;
 };
 FileIdentity file_identity(const std::string& path);
