@@ -396,7 +396,7 @@ class BadInput(ToolTestCase):
     def test_bad_scores_and_files(self):
         self.write_inputs()
         cases = [
-            (["--input", "nan.npy"], "NaN"),
+            (["--input", "nan.npy"], r"nan.npy: 1 scores are NaN"),
             (["--input", "nan.npy", "--scores"], "NaN"),
             (["--input", "inf.npy"], "infinite"),
             (["--input", "inf.npy", "--scores"], "infinite"),
@@ -430,7 +430,7 @@ class BadInput(ToolTestCase):
             (["--nm", " 2:4"], "' 2'"),
             (["--tau", " 5"], "--tau"),
             (["--threads", "513"], "--threads: '513' is not an integer in 1..512"),
-            (["--method", "best"], "unknown method"),
+            (["--method", "best"], "--method: unknown method 'best'"),
             (["--backend", "cuda"], "--backend"),
             (["--device-memory", "0"], "--device-memory"),
             (["--device-memory", "lots"], "--device-memory"),

@@ -13,7 +13,7 @@ inline std::string without_function(const Error& e) {
   const std::string& m = e.message();
   const auto colon = m.find(": ");
   const bool named = colon != std::string::npos &&
-                     m.find_first_not_of("abcdefghijklmnopqrstuvwxyz_:") == colon;  // an identifier, then ": "
+                     m.find_first_not_of("abcdefghijklmnopqrstuvwxyz_:") == colon + 1;  // an identifier, then ": "
   return named ? m.substr(colon + 2) : m;
 }
 
