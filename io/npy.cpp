@@ -10,7 +10,7 @@
 
 #include <unistd.h>
 
-#include "tsenor/io/detail/float16.hpp"
+#include "tsenor/float16.hpp"
 #include "tsenor/io/detail/text.hpp"
 
 namespace tsenor::io {
@@ -312,7 +312,7 @@ Matrix read_npy_matrix(const std::string& path) {
     case NpyDType::float16: {
       const auto halves = read_elements<std::uint16_t, std::uint16_t>(in, header, path);
       matrix.f32.resize(halves.size());
-      std::transform(halves.begin(), halves.end(), matrix.f32.begin(), detail::float16_to_float);
+      std::transform(halves.begin(), halves.end(), matrix.f32.begin(), float16_to_float);
       break;
     }
     case NpyDType::float32: matrix.f32 = read_elements<float, std::uint32_t>(in, header, path); break;

@@ -1,6 +1,6 @@
 #include "tsenor/io/safetensors.hpp"
 
-#include "tsenor/io/detail/float16.hpp"
+#include "tsenor/float16.hpp"
 #include "tsenor/io/detail/text.hpp"
 #include "tsenor/io/files.hpp"
 
@@ -434,14 +434,12 @@ void to_float(SafetensorsDType dtype, const void* in, std::size_t n, float* out)
   switch (dtype) {
     case SafetensorsDType::F32: std::memcpy(out, in, n * 4); return;
     case SafetensorsDType::BF16:
-      for (std::size_t k = 0; k < n; ++k) {
-        const std::uint32_t bits = (static_cast<std::uint32_t>(bytes[2 * k]) | (std::uint32_t(bytes[2 * k + 1]) << 8)) << 16;
-        std::memcpy(out + k, &bits, 4);
-      }
+      for (std::size_t k = 0; k < n; ++k)
+        out[k] = bfloat16_to_float(static_cast<std::uint16_t>(bytes[2 * k] | (bytes[2 * k + 1] << 8)));
       return;
     case SafetensorsDType::F16:
       for (std::size_t k = 0; k < n; ++k)
-        out[k] = detail::float16_to_float(static_cast<std::uint16_t>(bytes[2 * k] | (bytes[2 * k + 1] << 8)));
+        out[k] = float16_to_float(static_cast<std::uint16_t>(bytes[2 * k] | (bytes[2 * k + 1] << 8)));
       return;
     default: throw SafetensorsError(std::string("to_float: dtype ") + dtype_name(dtype) + " is not F32, F16 or BF16");
   }

@@ -169,30 +169,22 @@ int run_verify(const Args& args) {
   if (!args.options.zero_pad && (rows % m || cols % m))
     throw Error(args.mask + ": shape " + std::to_string(rows) + "x" + std::to_string(cols) +
                 " is not a multiple of M = " + std::to_string(m) + " (use --zero-pad for cropped masks)");
-  for (std::uint8_t v : mask)
-    if (v > 1) throw Error(args.mask + ": entries must be 0 or 1, found " + std::to_string(v));
-  const std::size_t tile_rows = (rows + m - 1) / m, tile_cols = (cols + m - 1) / m;
-  std::size_t bad = 0;
-  for (std::size_t p = 0; p < tile_rows; ++p)
-    for (std::size_t q = 0; q < tile_cols; ++q) {
-      const bool border = (p + 1) * m > rows || (q + 1) * m > cols;
-      bool ok = true;
-      for (std::size_t k = 0; k < m && ok; ++k) {
-        std::size_t row_kept = 0, col_kept = 0;
-        for (std::size_t l = 0; l < m; ++l) {
-          const std::size_t r = p * m + k, c = q * m + l;
-          if (r < rows && c < cols) row_kept += mask[r * cols + c];
-          const std::size_t r2 = p * m + l, c2 = q * m + k;
-          if (r2 < rows && c2 < cols) col_kept += mask[r2 * cols + c2];
-        }
-        ok = border ? (row_kept <= n && col_kept <= n) : (row_kept == n && col_kept == n);
-      }
-      if (!ok && ++bad <= 5)
-        std::printf("  tile (%zu, %zu) at rows %zu.., cols %zu.. is not %zu:%zu-regular\n", p, q, p * m, q * m, n, m);
-    }
+  const KokkosSession kokkos(args.threads, -1);
+  using Unmanaged = Kokkos::MemoryTraits<Kokkos::Unmanaged>;
+  const Kokkos::View<const std::uint8_t**, Kokkos::LayoutRight, Kokkos::HostSpace, Unmanaged> view(mask.data(), rows,
+                                                                                                    cols);
+  const MaskCheck check = verify_mask(Kokkos::DefaultHostExecutionSpace(), view, static_cast<int>(n),
+                                      static_cast<int>(m), args.options.zero_pad);
+  if (check.bad_values)
+    throw Error(args.mask + ": entries must be 0 or 1, found " + std::to_string(check.bad_values) + " others");
+  const std::size_t tile_cols = (cols + m - 1) / m;
+  for (const std::int64_t t : check.first_bad_tiles) {
+    const std::size_t p = static_cast<std::size_t>(t) / tile_cols, q = static_cast<std::size_t>(t) % tile_cols;
+    std::printf("  tile (%zu, %zu) at rows %zu.., cols %zu.. is not %zu:%zu-regular\n", p, q, p * m, q * m, n, m);
+  }
   std::printf("tsenor verify: %s, %zux%zu, %zu:%zu, %zu tiles, %zu not N-regular\n", args.mask.c_str(), rows, cols,
-              n, m, tile_rows * tile_cols, bad);
-  return bad == 0 ? 0 : 1;
+              n, m, static_cast<std::size_t>(check.tiles), static_cast<std::size_t>(check.bad_tiles));
+  return check.ok() ? 0 : 1;
 }
 
 int run_version() {

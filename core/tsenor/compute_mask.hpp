@@ -20,13 +20,24 @@ namespace tsenor {
 
 /// Optional per-tile outputs, in the execution space's memory. Leave a view empty to skip it.
 /// Tile t is tile (t / tile_cols, t % tile_cols): rows (t / tile_cols)·M … +M−1, and columns
-/// (t % tile_cols)·M … +M−1, where tile_cols = ceil(cols / M).
+/// (t % tile_cols)·M … +M−1, where tile_cols = ceil(cols / M). For a batch (rank-3 views), the
+/// tiles of matrix 0 come first, then those of matrix 1, and so on.
 template <class MemorySpace>
 struct MaskOutputs {
   Kokkos::View<TileStatus*, MemorySpace> status;   ///< extent: number of tiles
   /// tiles × M × M, each tile row-major (LayoutRight on every backend, so the bytes are the
   /// same everywhere): S = min(Y, 1) for method entropic, the 0/1 mask otherwise.
   Kokkos::View<float***, Kokkos::LayoutRight, MemorySpace> fractional;
+};
+
+/// The memory compute_mask uses besides the scores and the mask: tile statuses and partial totals.
+/// Without one, each call allocates and frees them; on a GPU, freeing device memory waits for the
+/// whole device. Pass the same Workspace to repeated calls on one execution space instance (or
+/// calls that run one after another) and they are allocated once, grown when a call needs more.
+template <class MemorySpace>
+struct Workspace {
+  Kokkos::View<TileStatus*, MemorySpace> status;
+  Kokkos::View<Summary*, MemorySpace> totals;
 };
 
 namespace detail {
@@ -58,13 +69,26 @@ inline void validate(const Options& o, std::int64_t rows, std::int64_t cols) {
                      std::to_string(o.m) + " (set Options::zero_pad to pad and crop the border tiles)");
 }
 
-/// Where the tiles of one launch lie: tile t covers rows (t / tile_cols)·m … +m−1 and columns
-/// (t % tile_cols)·m … +m−1 of the rows×cols matrix (border tiles may overhang it).
+/// Where the tiles of one launch lie: tile t is tile u = t % tiles_per_matrix of matrix
+/// t / tiles_per_matrix of the batch, and u covers rows (u / tile_cols)·m … +m−1 and columns
+/// (u % tile_cols)·m … +m−1 of that rows×cols matrix (border tiles may overhang it).
 struct TileGrid {
   std::int64_t rows = 0, cols = 0;
-  std::int64_t tile_cols = 0, tiles = 0;
+  std::int64_t tile_cols = 0, tiles_per_matrix = 0, tiles = 0;
   int m = 0, n = 0;
 };
+
+/// Element (b, r, c) of a batch of matrices: a rank-3 view, or a rank-2 view (b is 0).
+template <class View>
+KOKKOS_FORCEINLINE_FUNCTION typename View::reference_type element(const View& v, std::int64_t b, std::int64_t r,
+                                                                   std::int64_t c) {
+  if constexpr (View::rank == 3) {
+    return v(b, r, c);
+  } else {
+    (void)b;
+    return v(r, c);
+  }
+}
 
 /// How a team's scratch holds its tiles: `per_team` slices of `tile_bytes` at scratch level
 /// `level`, tile arrays with leading dimension `ld` (m plus the backend's padding).
@@ -96,13 +120,16 @@ struct SolveTiles {
     char* const team_scratch =
         static_cast<char*>(team.team_scratch(scratch.level).get_shmem(scratch.per_team * scratch.tile_bytes));
     const TileWorkspace<Real> ws(team_scratch + team.team_rank() * scratch.tile_bytes, m, grid.n, ld, M);
-    const std::int64_t r0 = (t / grid.tile_cols) * m, c0 = (t % grid.tile_cols) * m;
+    // (No 64-bit division for a single matrix: per tile it is measurable at 2:4 on GPUs.)
+    const std::int64_t b = grid.tiles == grid.tiles_per_matrix ? 0 : t / grid.tiles_per_matrix;
+    const std::int64_t u = t - b * grid.tiles_per_matrix;
+    const std::int64_t r0 = (u / grid.tile_cols) * m, c0 = (u % grid.tile_cols) * m;
     const bool padded = r0 + m > rows || c0 + m > cols;
     // Each lane loads whole columns (coalesced across lanes) and sums them top down.
     lanes::for_each(team, m, [&](int j) {
       double column = 0.0;
       for (int i = 0; i < m; ++i) {
-        const Real v = r0 + i < rows && c0 + j < cols ? static_cast<Real>(scores(r0 + i, c0 + j)) : Real(0);
+        const Real v = r0 + i < rows && c0 + j < cols ? static_cast<Real>(element(scores, b, r0 + i, c0 + j)) : Real(0);
         ws.score[i * ld + j] = v;
         column += static_cast<double>(v);
       }
@@ -115,7 +142,7 @@ struct SolveTiles {
     TileStatus st = solve_tile<M>(team, ws, params);
     lanes::for_each(team, m, [&](int j) {
       for (int i = 0; i < m; ++i) {
-        if (r0 + i < rows && c0 + j < cols) mask(r0 + i, c0 + j) = ws.mask.kept[i * ld + j];
+        if (r0 + i < rows && c0 + j < cols) element(mask, b, r0 + i, c0 + j) = ws.mask.kept[i * ld + j];
         if (fractional.data()) {
           float s = static_cast<float>(ws.mask.kept[i * ld + j]);
           if constexpr (M == Method::entropic) s = ws.y[i * ld + j] < 1.0f ? ws.y[i * ld + j] : 1.0f;
@@ -144,19 +171,28 @@ KOKKOS_INLINE_FUNCTION void add_to(Summary& s, const Summary& p) {
   s.total_score += p.total_score;
 }
 
-/// Totals of the tile statuses with the same bits on every backend: a fixed tree of
-/// sequential sums — chunks of 64 consecutive tiles, then chunks of 64 of those totals, and so
-/// on where the statuses are, the last ≤ 64 totals in order on the host.
+/// Entries of the totals buffer summarize() needs for `count` tiles: one level of chunk totals
+/// after another, until at most 64 remain.
+inline std::int64_t totals_size(std::int64_t count) {
+  std::int64_t size = (count + 63) / 64;
+  for (std::int64_t level = size; level > 64; level = (level + 63) / 64) size += (level + 63) / 64;
+  return size;
+}
+
+/// Totals of the first `count` tile statuses with the same bits on every backend: a fixed tree of
+/// sequential sums — chunks of 64 consecutive tiles, then chunks of 64 of those totals, and so on
+/// (the levels one after another in `totals`, totals_size(count) entries), the last ≤ 64 totals
+/// in order on the host. Fences only `exec`.
 template <class ExecSpace>
-Summary summarize(const ExecSpace& exec, const Kokkos::View<TileStatus*, typename ExecSpace::memory_space>& status) {
-  using Memory = typename ExecSpace::memory_space;
+Summary summarize(const ExecSpace& exec, const Kokkos::View<TileStatus*, typename ExecSpace::memory_space>& status,
+                  std::int64_t count, const Kokkos::View<Summary*, typename ExecSpace::memory_space>& totals) {
   using Range = Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>;
+  using Span = std::pair<std::int64_t, std::int64_t>;
   constexpr std::int64_t chunk = 64;
-  std::int64_t count = status.extent(0);
-  Kokkos::View<Summary*, Memory> level(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::summary"),
-                                       (count + chunk - 1) / chunk);
+  std::int64_t offset = 0, size = (count + chunk - 1) / chunk;
+  auto level = Kokkos::subview(totals, Span(offset, offset + size));
   Kokkos::parallel_for(
-      "tsenor::summarize_tiles", Range(exec, 0, level.extent(0)), KOKKOS_LAMBDA(std::int64_t c) {
+      "tsenor::summarize_tiles", Range(exec, 0, size), KOKKOS_LAMBDA(std::int64_t c) {
         Summary p;
         const std::int64_t end = (c + 1) * chunk < count ? (c + 1) * chunk : count;
         for (std::int64_t t = c * chunk; t < end; ++t) {
@@ -173,26 +209,37 @@ Summary summarize(const ExecSpace& exec, const Kokkos::View<TileStatus*, typenam
         }
         level(c) = p;
       });
-  count = level.extent(0);
-  while (count > chunk) {
+  while (size > chunk) {
     const auto below = level;
-    const std::int64_t n_below = count;
-    level = Kokkos::View<Summary*, Memory>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::summary"),
-                                           (count + chunk - 1) / chunk);
+    const std::int64_t n_below = size;
+    offset += size;
+    size = (size + chunk - 1) / chunk;
+    level = Kokkos::subview(totals, Span(offset, offset + size));
     const auto above = level;
     Kokkos::parallel_for(
-        "tsenor::summarize_chunks", Range(exec, 0, above.extent(0)), KOKKOS_LAMBDA(std::int64_t c) {
+        "tsenor::summarize_chunks", Range(exec, 0, size), KOKKOS_LAMBDA(std::int64_t c) {
           Summary p;
           const std::int64_t end = (c + 1) * chunk < n_below ? (c + 1) * chunk : n_below;
           for (std::int64_t k = c * chunk; k < end; ++k) add_to(p, below(k));
           above(c) = p;
         });
-    count = above.extent(0);
   }
-  const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), level);
+  Kokkos::View<Summary*, Kokkos::HostSpace> host(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::totals"),
+                                                 size);
+  Kokkos::deep_copy(exec, host, level);
+  exec.fence();
   Summary s;
-  for (std::int64_t c = 0; c < count; ++c) add_to(s, host(c));
+  for (std::int64_t c = 0; c < size; ++c) add_to(s, host(c));
   return s;
+}
+
+/// `kept` if it holds at least n entries, else a new view of n entries (kept in `*kept` if given).
+template <class T, class Memory>
+Kokkos::View<T*, Memory> reserve(Kokkos::View<T*, Memory>* kept, std::int64_t n, const char* label) {
+  if (kept && static_cast<std::int64_t>(kept->extent(0)) >= n) return *kept;
+  const Kokkos::View<T*, Memory> fresh(Kokkos::view_alloc(Kokkos::WithoutInitializing, std::string(label)), n);
+  if (kept) *kept = fresh;
+  return fresh;
 }
 
 }  // namespace detail
@@ -215,18 +262,24 @@ inline void accumulate(Summary& total, const Summary& part) {
 /// the KEPT entries). Scores must be finite and ≥ 0 (e.g. |W| or a Wanda score).
 ///
 /// \param exec    execution space instance; the call fences it before returning
-/// \param scores  rank-2 view (float or double, any layout) accessible from `exec`
-/// \param mask    rank-2 view of std::uint8_t with the same extents
+/// \param scores  rank-2 view (float or double, any layout) accessible from `exec`; or rank 3,
+///                a batch of B matrices (B × rows × cols), each tiled on its own, in one launch
+/// \param mask    view of std::uint8_t with the same rank and extents
 /// \param options N, M, method and solver settings
 /// \param outputs optional per-tile status and fractional solution
+/// \param workspace optional memory kept between calls (see Workspace)
 /// \return totals over all tiles. Throws tsenor::Error for bad options, shapes or scores.
 ///
 /// Results are bit-identical on every backend and thread count.
 template <class ExecSpace, class ScoreView, class MaskView>
 Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskView& mask, const Options& options,
-                     MaskOutputs<typename ExecSpace::memory_space> outputs = {}) {
-  static_assert(Kokkos::is_view<ScoreView>::value && ScoreView::rank == 2, "scores must be a rank-2 Kokkos::View");
-  static_assert(Kokkos::is_view<MaskView>::value && MaskView::rank == 2, "mask must be a rank-2 Kokkos::View");
+                     MaskOutputs<typename ExecSpace::memory_space> outputs = {},
+                     Workspace<typename ExecSpace::memory_space>* workspace = nullptr) {
+  static_assert(Kokkos::is_view<ScoreView>::value && (ScoreView::rank == 2 || ScoreView::rank == 3),
+                "scores must be a rank-2 Kokkos::View, or rank 3 for a batch of matrices");
+  static_assert(Kokkos::is_view<MaskView>::value && int(MaskView::rank) == int(ScoreView::rank),
+                "mask must be a Kokkos::View of the scores' rank");
+  constexpr bool batched = ScoreView::rank == 3;
   using Real = std::remove_const_t<typename ScoreView::value_type>;
   static_assert(std::is_same<Real, float>::value || std::is_same<Real, double>::value, "scores must be float or double");
   static_assert(std::is_same<typename MaskView::value_type, std::uint8_t>::value, "mask must hold std::uint8_t");
@@ -237,13 +290,14 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
                 "scores and mask must be accessible from the execution space");
   const compat::ScopedRegion region("tsenor::compute_mask");
   Kokkos::Timer timer;
-  const std::int64_t rows = scores.extent(0), cols = scores.extent(1);
+  const std::int64_t batch = batched ? scores.extent(0) : 1;
+  const std::int64_t rows = scores.extent(batched ? 1 : 0), cols = scores.extent(batched ? 2 : 1);
   detail::validate(options, rows, cols);
-  TSENOR_REQUIRE(mask.extent(0) == scores.extent(0) && mask.extent(1) == scores.extent(1),
-                 "tsenor::compute_mask: mask extents differ from the scores' extents");
+  for (unsigned d = 0; d < ScoreView::rank; ++d)
+    TSENOR_REQUIRE(mask.extent(d) == scores.extent(d), "tsenor::compute_mask: mask extents differ from the scores' extents");
   const int m = options.m, n = options.n;
   const std::int64_t tile_rows = (rows + m - 1) / m, tile_cols = (cols + m - 1) / m;
-  const std::int64_t tiles = tile_rows * tile_cols;
+  const std::int64_t tiles = batch * tile_rows * tile_cols;
   TSENOR_REQUIRE(!outputs.status.data() || static_cast<std::int64_t>(outputs.status.extent(0)) == tiles,
                  "tsenor::compute_mask: status view must have one entry per tile (" + std::to_string(tiles) + ")");
   TSENOR_REQUIRE(!outputs.fractional.data() ||
@@ -253,20 +307,21 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
 
   // Bad scores are a usage error: count them (an integer count is order-independent), a team
   // per row so that consecutive threads read consecutive columns.
-  TSENOR_REQUIRE(rows <= 2147483647, "tsenor::compute_mask: " + std::to_string(rows) + " rows exceed one launch");
+  TSENOR_REQUIRE(batch * rows <= 2147483647,
+                 "tsenor::compute_mask: " + std::to_string(batch * rows) + " rows exceed one launch");
   std::int64_t bad = 0;
   using CheckPolicy = Kokkos::TeamPolicy<ExecSpace>;
-  if (rows > 0)
+  if (batch * rows > 0)
     Kokkos::parallel_reduce(
-        "tsenor::check_scores", CheckPolicy(exec, static_cast<int>(rows), Kokkos::AUTO),
+        "tsenor::check_scores", CheckPolicy(exec, static_cast<int>(batch * rows), Kokkos::AUTO),
         KOKKOS_LAMBDA(const typename CheckPolicy::member_type& team, std::int64_t& count) {
-          const std::int64_t r = team.league_rank();
+          const std::int64_t b = team.league_rank() / rows, r = team.league_rank() % rows;
           std::int64_t row_bad = 0;
           Kokkos::parallel_reduce(
               Kokkos::TeamThreadRange(team, cols),
-              [&](std::int64_t c, std::int64_t& b) {
-                const double v = static_cast<double>(scores(r, c));
-                if (!(v >= 0.0 && v <= 1.7976931348623157e308)) ++b;
+              [&](std::int64_t c, std::int64_t& found) {
+                const double v = static_cast<double>(detail::element(scores, b, r, c));
+                if (!(v >= 0.0 && v <= 1.7976931348623157e308)) ++found;
               },
               row_bad);
           Kokkos::single(Kokkos::PerTeam(team), [&]() { count += row_bad; });
@@ -277,10 +332,11 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
 
   const Method method = options.method == Method::automatic ? Traits::default_method(n, m) : options.method;
   TileParams params = detail::resolve_params(options, method);
-  Kokkos::View<TileStatus*, typename ExecSpace::memory_space> status =
-      outputs.status.data() ? outputs.status
-                            : Kokkos::View<TileStatus*, typename ExecSpace::memory_space>(
-                                  Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::tile_status"), tiles);
+  const auto status = outputs.status.data()
+                          ? outputs.status
+                          : detail::reserve(workspace ? &workspace->status : nullptr, tiles, "tsenor::tile_status");
+  const auto totals = detail::reserve(workspace ? &workspace->totals : nullptr, detail::totals_size(tiles),
+                                      "tsenor::totals");
   const auto fractional = outputs.fractional;
 
   using Policy = Kokkos::TeamPolicy<ExecSpace>;
@@ -294,6 +350,7 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   grid.rows = rows;
   grid.cols = cols;
   grid.tile_cols = tile_cols;
+  grid.tiles_per_matrix = tile_rows * tile_cols;
   grid.tiles = tiles;
   grid.m = m;
   grid.n = n;
@@ -327,14 +384,14 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
     if (method == Method::greedy) launch(std::integral_constant<Method, Method::greedy>{});
   }
 
-  Summary s = detail::summarize(exec, status);
-  s.device_bytes = (outputs.status.data() ? 0 : status.span() * sizeof(TileStatus)) +
-                   static_cast<std::size_t>((tiles + 63) / 64) * sizeof(Summary);
+  Summary s = detail::summarize(exec, status, tiles, totals);
+  s.device_bytes = (outputs.status.data() ? 0 : status.span() * sizeof(TileStatus)) + totals.span() * sizeof(Summary);
   s.method = method;
   s.n = n;
   s.m = m;
   s.tau = params.dykstra.tau;
   s.max_iterations = params.dykstra.max_iterations;
+  s.matrices = batch;
   s.rows = rows;
   s.cols = cols;
   s.tiles = tiles;
@@ -390,6 +447,7 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
         Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scores"), chunk_rows, cols);
     Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory> device_mask(
         Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::mask"), chunk_rows, cols);
+    Workspace<Memory> workspace;  // allocated by the first chunk, reused by the others
     Summary total;
     for (std::int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
       const std::int64_t h = std::min<std::int64_t>(chunk_rows, rows - r0);
@@ -403,7 +461,7 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
         Kokkos::deep_copy(stage, Kokkos::subview(host_scores, rows_here, Kokkos::ALL()));
         Kokkos::deep_copy(exec, s, stage);
       }
-      const Summary part = compute_mask(exec, s, k, options);
+      const Summary part = compute_mask(exec, s, k, options, {}, &workspace);
       Kokkos::deep_copy(exec, Kokkos::subview(host_mask, rows_here, Kokkos::ALL()), k);
       exec.fence();
       accumulate(total, part);

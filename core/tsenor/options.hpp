@@ -113,8 +113,9 @@ struct Summary {
   int n = 0, m = 0;
   double tau = 0.0;                    ///< τ used (entropic)
   int max_iterations = 0;              ///< iteration cap used (entropic)
-  std::int64_t rows = 0, cols = 0;
-  std::int64_t tiles = 0;
+  std::int64_t matrices = 1;           ///< batch size (rank-3 scores); 1 for one matrix
+  std::int64_t rows = 0, cols = 0;     ///< shape of each matrix
+  std::int64_t tiles = 0;              ///< over the whole batch
   /// Tiles whose mask is exactly N-regular. A cropped border tile (zero_pad) is not counted: it keeps at most
   /// N per row and column, and is counted in padded_tiles.
   std::int64_t feasible_tiles = 0;

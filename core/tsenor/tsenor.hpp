@@ -5,3 +5,4 @@
 #include "tsenor/compute_mask.hpp"
 #include "tsenor/error.hpp"
 #include "tsenor/options.hpp"
+#include "tsenor/verify.hpp"
