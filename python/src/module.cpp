@@ -1,0 +1,195 @@
+// tsenor._ext: the nanobind module under the Python package. It turns DLPack arrays into
+// solve.hpp's Array descriptions (checking rank, dtype, shape and device with messages a Python
+// user can act on), releases the GIL while Kokkos works, and maps tsenor::Error to ValueError.
+// The public API, framework handling and allocation of outputs live in tsenor/__init__.py.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "solve.hpp"
+#include "tsenor/error.hpp"
+#include "tsenor/options.hpp"
+
+namespace nb = nanobind;
+using namespace tsenor::python;
+
+namespace {
+
+using AnyArray = nb::ndarray<nb::ro>;
+using OutArray = nb::ndarray<>;
+
+std::string dtype_text(nb::dlpack::dtype t) {
+  const char* kinds[] = {"int", "uint", "float", "?", "bfloat", "complex", "bool"};
+  return (t.code < 7 ? std::string(kinds[t.code]) : "dtype code " + std::to_string(t.code)) + std::to_string(t.bits);
+}
+
+// what: "scores", "mask", …; values: the dtypes accepted, for the message.
+template <class ND>
+Array describe(const ND& a, const char* what, bool mask_dtype) {
+  Array out;
+  const std::size_t rank = a.ndim();
+  if (rank != 2 && rank != 3)
+    throw nb::value_error((std::string(what) + " must be 2-D (rows × cols) or 3-D (a batch of matrices), got " +
+                           std::to_string(rank) + "-D")
+                              .c_str());
+  const std::size_t first = 3 - rank;
+  for (std::size_t d = 0; d < rank; ++d) {
+    out.shape[first + d] = static_cast<std::int64_t>(a.shape(d));
+    out.strides[first + d] = a.stride(d);
+  }
+  out.data = const_cast<void*>(static_cast<const void*>(a.data()));
+  const nb::dlpack::dtype t = a.dtype();
+  using Code = nb::dlpack::dtype_code;
+  const auto is = [&](Code code, int bits) { return t.code == static_cast<std::uint8_t>(code) && t.bits == bits && t.lanes == 1; };
+  if (mask_dtype) {
+    if (is(Code::UInt, 8)) out.dtype = DType::uint8;
+    else if (is(Code::Bool, 8)) out.dtype = DType::boolean;
+    else throw nb::type_error((std::string(what) + " must be uint8 or bool, got " + dtype_text(t)).c_str());
+  } else {
+    if (is(Code::Float, 16)) out.dtype = DType::float16;
+    else if (is(Code::Bfloat, 16)) out.dtype = DType::bfloat16;
+    else if (is(Code::Float, 32)) out.dtype = DType::float32;
+    else if (is(Code::Float, 64)) out.dtype = DType::float64;
+    else
+      throw nb::type_error((std::string(what) + " must be float16, bfloat16, float32 or float64, got " + dtype_text(t))
+                               .c_str());
+  }
+  switch (a.device_type()) {
+    case nb::device::cpu::value:
+    case nb::device::cuda_host::value:
+    case nb::device::rocm_host::value: out.device = DeviceKind::cpu; break;
+    case nb::device::cuda::value:
+    case nb::device::cuda_managed::value: out.device = DeviceKind::cuda; break;
+    case nb::device::rocm::value: out.device = DeviceKind::hip; break;
+    default:
+      throw nb::type_error((std::string(what) + " lives on DLPack device type " + std::to_string(a.device_type()) +
+                            "; tsenor reads host, CUDA and ROCm memory")
+                               .c_str());
+  }
+  out.device_id = a.device_id();
+  return out;
+}
+
+void require_same(const Array& a, const Array& b, const char* what) {
+  for (int d = 0; d < 3; ++d)
+    if (a.shape[d] != b.shape[d])
+      throw nb::value_error((std::string(what) + " must have the shape of the input").c_str());
+  if (a.device != b.device || (a.device != DeviceKind::cpu && a.device_id != b.device_id))
+    throw nb::value_error((std::string(what) + " must be on the input's device").c_str());
+}
+
+}  // namespace
+
+NB_MODULE(_ext, m) {
+  m.doc() = "tsenor's compiled core; use the functions of the tsenor package";
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const tsenor::Error& e) {
+      // Without the C++ function's name ("tsenor::compute_mask: "): Python users called tsenor.mask.
+      std::string text = e.message();
+      const std::size_t colon = text.find(": ");
+      if (text.rfind("tsenor::", 0) == 0 && colon != std::string::npos && text.find(' ') > colon)
+        text.erase(0, colon + 2);
+      PyErr_SetString(PyExc_ValueError, text.c_str());
+    }
+  });
+
+  nb::class_<tsenor::Summary>(m, "_Summary")
+      .def_ro("n", &tsenor::Summary::n)
+      .def_ro("m", &tsenor::Summary::m)
+      .def_prop_ro("method", [](const tsenor::Summary& s) { return std::string(tsenor::method_name(s.method)); })
+      .def_ro("tau", &tsenor::Summary::tau)
+      .def_ro("max_iterations", &tsenor::Summary::max_iterations)
+      .def_ro("matrices", &tsenor::Summary::matrices)
+      .def_ro("rows", &tsenor::Summary::rows)
+      .def_ro("cols", &tsenor::Summary::cols)
+      .def_ro("tiles", &tsenor::Summary::tiles)
+      .def_ro("feasible_tiles", &tsenor::Summary::feasible_tiles)
+      .def_ro("invalid_tiles", &tsenor::Summary::invalid_tiles)
+      .def_ro("converged_tiles", &tsenor::Summary::converged_tiles)
+      .def_ro("repaired_tiles", &tsenor::Summary::repaired_tiles)
+      .def_ro("padded_tiles", &tsenor::Summary::padded_tiles)
+      .def_ro("iterations", &tsenor::Summary::iterations)
+      .def_ro("objective", &tsenor::Summary::objective)
+      .def_ro("total_score", &tsenor::Summary::total_score)
+      .def_ro("seconds", &tsenor::Summary::seconds);
+
+  m.def(
+      "solve",
+      [](const AnyArray& scores, const OutArray& mask, int n, int m_, const std::string& method, bool zero_pad,
+         double tau, int iterations, double tolerance, int local_search_steps, int transform, std::uintptr_t stream) {
+        const Array s = describe(scores, "scores", false);
+        const Array k = describe(mask, "out", true);
+        require_same(s, k, "out");
+        tsenor::Options o;
+        o.n = n;
+        o.m = m_;
+        o.method = tsenor::parse_method(method);
+        o.zero_pad = zero_pad;
+        o.tau = tau;
+        o.max_iterations = iterations;
+        o.tolerance = tolerance;
+        o.local_search_steps = local_search_steps;
+        nb::gil_scoped_release release;
+        const Result r = solve(s, k, o, static_cast<Transform>(transform), stream);
+        return std::make_tuple(r.summary, r.backend);
+      },
+      nb::arg("scores"), nb::arg("mask"), nb::arg("n"), nb::arg("m"), nb::arg("method"), nb::arg("zero_pad"),
+      nb::arg("tau"), nb::arg("iterations"), nb::arg("tolerance"), nb::arg("local_search_steps"), nb::arg("transform"),
+      nb::arg("stream"));
+
+  m.def(
+      "apply",
+      [](const AnyArray& x, const AnyArray& mask, const OutArray& out, std::uintptr_t stream) {
+        const Array a = describe(x, "weight", false), k = describe(mask, "mask", true), o = describe(out, "out", false);
+        require_same(a, k, "mask");
+        require_same(a, o, "out");
+        if (a.dtype != o.dtype) throw nb::type_error("out must have the dtype of the input");
+        nb::gil_scoped_release release;
+        apply_mask(a, k, o, stream);
+      },
+      nb::arg("x"), nb::arg("mask"), nb::arg("out"), nb::arg("stream"));
+
+  m.def(
+      "verify",
+      [](const AnyArray& mask, int n, int m_, bool zero_pad, std::uintptr_t stream) {
+        const Array k = describe(mask, "mask", true);
+        nb::gil_scoped_release release;
+        const Check c = verify(k, n, m_, zero_pad, stream);
+        return std::make_tuple(c.tiles, c.bad_tiles, c.bad_values, c.first_bad_tiles);
+      },
+      nb::arg("mask"), nb::arg("n"), nb::arg("m"), nb::arg("zero_pad"), nb::arg("stream"));
+
+  // A zero-filled array allocated by Kokkos on the host or the GPU, exported through DLPack: outputs for
+  // frameworks whose arrays cannot be written in place (JAX imports it with jax.dlpack.from_dlpack).
+  m.def(
+      "empty",
+      [](const std::vector<std::size_t>& shape, std::uint8_t code, std::uint8_t bits, bool gpu) {
+        std::size_t bytes = bits / 8;
+        for (const std::size_t e : shape) bytes *= e;
+        const DeviceBuffer buffer = allocate(bytes, gpu ? DeviceKind::cuda : DeviceKind::cpu);
+        const nb::capsule owner(new DeviceBuffer(buffer), [](void* p) noexcept {
+          const auto* b = static_cast<DeviceBuffer*>(p);
+          release(*b);
+          delete b;
+        });
+        return nb::ndarray<nb::array_api>(buffer.data, shape.size(), shape.data(), owner, nullptr,
+                                          nb::dlpack::dtype{code, bits, 1},
+                             gpu ? nb::device::cuda::value : nb::device::cpu::value, gpu ? gpu_device() : 0);
+      },
+      nb::arg("shape"), nb::arg("code"), nb::arg("bits"), nb::arg("gpu"));
+
+  m.def("initialize", &initialize, nb::arg("threads") = 0, nb::arg("device") = -1);
+  m.def("initialized", &initialized);
+  m.def("finalize", &finalize);
+  m.def("backends", &backends);
+  m.def("kokkos_version", &kokkos_version);
+}
