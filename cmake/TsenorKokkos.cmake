@@ -5,7 +5,10 @@ find_package(Kokkos REQUIRED)
 if(Kokkos_VERSION VERSION_LESS 3.4.1)
   message(FATAL_ERROR "tsenor needs Kokkos >= 3.4.01, found ${Kokkos_VERSION} in ${Kokkos_DIR}")
 endif()
-find_package(KokkosKernels QUIET)
+# Kokkos Kernels is looked for beside Kokkos too (the bootstrap installs both in one prefix), so that
+# Kokkos_ROOT alone finds both (pip install ./python).
+get_filename_component(tsenor_kokkos_prefix "${Kokkos_DIR}/../../.." ABSOLUTE)
+find_package(KokkosKernels QUIET HINTS "${tsenor_kokkos_prefix}")
 
 # The backends tsenor runs on, by the names of backends/tsenor/backends/enabled.hpp (the C++ side of the same
 # list): the tests make one ctest entry per backend configuration from it.

@@ -24,7 +24,7 @@ log() { echo "[bootstrap] $*" >&2; }
 sudo_cmd() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
-for pkg in g++ cmake make dpkg-dev nlohmann-json3-dev; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+for pkg in g++ cmake make dpkg-dev nlohmann-json3-dev liblapack-dev; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
 if [ "$want_tests" = 1 ]; then
   for pkg in doctest-dev liblemon-dev python3 python3-pip libopenmpi-dev openmpi-bin; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
 fi

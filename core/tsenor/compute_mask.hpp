@@ -242,6 +242,65 @@ Kokkos::View<T*, Memory> reserve(Kokkos::View<T*, Memory>* kept, std::int64_t n,
   return fresh;
 }
 
+/// The batched solve of every tile, launched on `exec` and not waited for: no checks of the scores,
+/// no host synchronisation. `status` has one entry per tile; `batch` is 1 for rank-2 views.
+template <class ExecSpace, class ScoreView, class MaskView>
+void launch_tiles(const ExecSpace& exec, const ScoreView& scores, const MaskView& mask,
+                  const Kokkos::View<TileStatus*, typename ExecSpace::memory_space>& status,
+                  const Kokkos::View<float***, Kokkos::LayoutRight, typename ExecSpace::memory_space>& fractional,
+                  TileParams params, std::int64_t batch) {
+  using Traits = backends::LaunchTraits<ExecSpace>;
+  using Real = std::remove_const_t<typename ScoreView::value_type>;
+  constexpr bool batched = ScoreView::rank == 3;
+  const Method method = params.method;
+  const int m = params.dykstra.m, n = params.dykstra.n;
+  const std::int64_t rows = scores.extent(batched ? 1 : 0), cols = scores.extent(batched ? 2 : 1);
+  const std::int64_t tile_rows = (rows + m - 1) / m, tile_cols = (cols + m - 1) / m;
+  const std::int64_t tiles = batch * tile_rows * tile_cols;
+  using Policy = Kokkos::TeamPolicy<ExecSpace>;
+  backends::LaunchShape shape = Traits::shape(method, m);
+  const int ld = m + shape.pad;
+  const std::size_t tile_bytes = TileWorkspace<Real>::bytes(m, ld, method);
+  shape = backends::fit_scratch(shape, tile_bytes, static_cast<std::size_t>(Policy::scratch_size_max(0)));
+  params.exact_tuning.select_by_rank = shape.select_by_rank;
+  params.exact_tuning.parallel_search = shape.parallel_search;
+  detail::TileGrid grid;
+  grid.rows = rows;
+  grid.cols = cols;
+  grid.tile_cols = tile_cols;
+  grid.tiles_per_matrix = tile_rows * tile_cols;
+  grid.tiles = tiles;
+  grid.m = m;
+  grid.n = n;
+  detail::TeamScratch scratch;
+  scratch.per_team = shape.tiles_per_team;
+  scratch.level = shape.scratch_level;
+  scratch.ld = ld;
+  scratch.tile_bytes = tile_bytes;
+  if (tiles > 0) {
+    auto launch = [&](auto resolved) {
+      constexpr Method M = decltype(resolved)::value;
+      using Bounded = Kokkos::TeamPolicy<ExecSpace, typename Traits::template launch_bounds<M>>;
+      // Fewer tiles per team when the bounds (registers) and the team memory do not allow
+      // the shape's team size.
+      // Every member has its own type, so the order below cannot mix them up.
+      detail::SolveTiles<M, typename Bounded::member_type, ScoreView, MaskView, Real> solve{
+          scores, mask, status, fractional, params, grid, scratch};
+      for (int per_team = scratch.per_team;; --per_team) {
+        solve.scratch.per_team = per_team;
+        Bounded policy(exec, static_cast<int>((tiles + per_team - 1) / per_team), per_team, shape.lanes);
+        policy.set_scratch_size(scratch.level, Kokkos::PerTeam(per_team * tile_bytes));
+        if (per_team > 1 && policy.team_size_max(solve, Kokkos::ParallelForTag()) < per_team) continue;
+        Kokkos::parallel_for("tsenor::solve_tiles", policy, solve);
+        return;
+      }
+    };
+    if (method == Method::exact) launch(std::integral_constant<Method, Method::exact>{});
+    if (method == Method::entropic) launch(std::integral_constant<Method, Method::entropic>{});
+    if (method == Method::greedy) launch(std::integral_constant<Method, Method::greedy>{});
+  }
+}
+
 }  // namespace detail
 
 /// Adds the summary of a part of a matrix (a strip or chunk of tile rows) to `total`: counts,
@@ -339,50 +398,9 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
                                       "tsenor::totals");
   const auto fractional = outputs.fractional;
 
-  using Policy = Kokkos::TeamPolicy<ExecSpace>;
-  backends::LaunchShape shape = Traits::shape(method, m);
-  const int ld = m + shape.pad;
-  const std::size_t tile_bytes = TileWorkspace<Real>::bytes(m, ld, method);
-  shape = backends::fit_scratch(shape, tile_bytes, static_cast<std::size_t>(Policy::scratch_size_max(0)));
-  params.exact_tuning.select_by_rank = shape.select_by_rank;
-  params.exact_tuning.parallel_search = shape.parallel_search;
-  detail::TileGrid grid;
-  grid.rows = rows;
-  grid.cols = cols;
-  grid.tile_cols = tile_cols;
-  grid.tiles_per_matrix = tile_rows * tile_cols;
-  grid.tiles = tiles;
-  grid.m = m;
-  grid.n = n;
-  detail::TeamScratch scratch;
-  scratch.per_team = shape.tiles_per_team;
-  scratch.level = shape.scratch_level;
-  scratch.ld = ld;
-  scratch.tile_bytes = tile_bytes;
   TSENOR_REQUIRE(tiles <= 2147483647, "tsenor::compute_mask: " + std::to_string(tiles) +
                                           " tiles exceed one launch; call it on row strips of the matrix");
-  if (tiles > 0) {
-    auto launch = [&](auto resolved) {
-      constexpr Method M = decltype(resolved)::value;
-      using Bounded = Kokkos::TeamPolicy<ExecSpace, typename Traits::template launch_bounds<M>>;
-      // Fewer tiles per team when the bounds (registers) and the team memory do not allow
-      // the shape's team size.
-      // Every member has its own type, so the order below cannot mix them up.
-      detail::SolveTiles<M, typename Bounded::member_type, ScoreView, MaskView, Real> solve{
-          scores, mask, status, fractional, params, grid, scratch};
-      for (int per_team = scratch.per_team;; --per_team) {
-        solve.scratch.per_team = per_team;
-        Bounded policy(exec, static_cast<int>((tiles + per_team - 1) / per_team), per_team, shape.lanes);
-        policy.set_scratch_size(scratch.level, Kokkos::PerTeam(per_team * tile_bytes));
-        if (per_team > 1 && policy.team_size_max(solve, Kokkos::ParallelForTag()) < per_team) continue;
-        Kokkos::parallel_for("tsenor::solve_tiles", policy, solve);
-        return;
-      }
-    };
-    if (method == Method::exact) launch(std::integral_constant<Method, Method::exact>{});
-    if (method == Method::entropic) launch(std::integral_constant<Method, Method::entropic>{});
-    if (method == Method::greedy) launch(std::integral_constant<Method, Method::greedy>{});
-  }
+  detail::launch_tiles(exec, scores, mask, status, fractional, params, batch);
 
   Summary s = detail::summarize(exec, status, tiles, totals);
   s.device_bytes = (outputs.status.data() ? 0 : status.span() * sizeof(TileStatus)) + totals.span() * sizeof(Summary);
@@ -398,6 +416,30 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   exec.fence();
   s.seconds = timer.seconds();
   return s;
+}
+
+/// Launches the mask of `scores` into `mask` on `exec` and returns at once, without waiting: for
+/// callers that solve many small problems in a row on one instance (SparseGPT solves a strip of M
+/// columns at a time). Unlike compute_mask it neither checks the scores (they must be finite and ≥ 0)
+/// nor sums a summary; the tile statuses go to `workspace.status` (grown when needed). Same masks.
+template <class ExecSpace, class ScoreView, class MaskView>
+void launch_mask(const ExecSpace& exec, const ScoreView& scores, const MaskView& mask, const Options& options,
+                 Workspace<typename ExecSpace::memory_space>& workspace) {
+  static_assert(Kokkos::is_view<ScoreView>::value && (ScoreView::rank == 2 || ScoreView::rank == 3),
+                "scores must be a rank-2 Kokkos::View, or rank 3 for a batch of matrices");
+  static_assert(Kokkos::is_view<MaskView>::value && int(MaskView::rank) == int(ScoreView::rank),
+                "mask must be a Kokkos::View of the scores' rank");
+  constexpr bool batched = ScoreView::rank == 3;
+  const std::int64_t batch = batched ? scores.extent(0) : 1;
+  const std::int64_t rows = scores.extent(batched ? 1 : 0), cols = scores.extent(batched ? 2 : 1);
+  detail::validate(options, rows, cols);
+  const int m = options.m;
+  const std::int64_t tiles = batch * ((rows + m - 1) / m) * ((cols + m - 1) / m);
+  const Method method = options.method == Method::automatic
+                            ? backends::LaunchTraits<ExecSpace>::default_method(options.n, m)
+                            : options.method;
+  const auto status = detail::reserve(&workspace.status, tiles, "tsenor::tile_status");
+  detail::launch_tiles(exec, scores, mask, status, {}, detail::resolve_params(options, method), batch);
 }
 
 /// The same on host memory: `scores` is a rows×cols matrix with element (r, c) at

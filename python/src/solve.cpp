@@ -15,6 +15,9 @@
 #include "tsenor/compat.hpp"
 #include "tsenor/float16.hpp"
 #include "tsenor/tsenor.hpp"
+#ifdef TSENOR_HAVE_LAYERS
+#include "tsenor/layers/sparsegpt.hpp"
+#endif
 
 namespace tsenor::python {
 namespace {
@@ -257,6 +260,44 @@ void apply_mask(const Array& x, const Array& mask, const Array& out, std::uintpt
 
 Check verify(const Array& mask, int n, int m, bool zero_pad, std::uintptr_t stream) {
   return dispatch(mask, stream, [&](const auto& exec, auto&) { return verify_on(exec, mask, n, m, zero_pad); });
+}
+
+bool has_layers() {
+#ifdef TSENOR_HAVE_LAYERS
+  return true;
+#else
+  return false;
+#endif
+}
+
+LayerResult sparsegpt(const Array& w, const Array& h, const Array& mask, const LayerArgs& args, std::uintptr_t stream) {
+#ifdef TSENOR_HAVE_LAYERS
+  for (const Array* a : {&w, &h, &mask})
+    TSENOR_REQUIRE(a->shape[0] == 1 && c_contiguous(*a), "sparsegpt: 2-D arrays in C order");
+  layers::SparseGPTOptions o;
+  o.mask = args.mask;
+  o.pattern = args.rows_pattern ? layers::Pattern::rows : layers::Pattern::transposable;
+  o.damp = args.damp;
+  o.block = args.block;
+  o.fixed_mask = args.fixed_mask;
+  return dispatch(w, stream, [&](const auto& exec, auto&) {
+    using Memory = typename std::decay_t<decltype(exec)>::memory_space;
+    const Kokkos::View<const double**, Kokkos::LayoutRight, Memory, Unmanaged> gram(static_cast<const double*>(h.data),
+                                                                                   h.shape[1], h.shape[2]);
+    const Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory, Unmanaged> keep(
+        static_cast<std::uint8_t*>(mask.data), mask.shape[1], mask.shape[2]);
+    auto run = [&](auto* data) {
+      using Real = std::remove_pointer_t<decltype(data)>;
+      const Kokkos::View<Real**, Kokkos::LayoutRight, Memory, Unmanaged> weights(data, w.shape[1], w.shape[2]);
+      const layers::LayerReport r = layers::sparsegpt<std::decay_t<decltype(exec)>, Real>(exec, weights, gram, keep, o);
+      return LayerResult{r.error, r.masked_error, r.seconds, r.strips};
+    };
+    return w.dtype == DType::float64 ? run(static_cast<double*>(w.data)) : run(static_cast<float*>(w.data));
+  });
+#else
+  (void)w, (void)h, (void)mask, (void)args, (void)stream;
+  throw Error("this build of tsenor has no SparseGPT: it needs Kokkos Kernels and LAPACK (tsenor::layers)");
+#endif
 }
 
 DeviceBuffer allocate(std::size_t bytes, DeviceKind device) {

@@ -24,8 +24,8 @@ from dataclasses import dataclass as _dataclass
 
 from . import _ext
 
-__all__ = ["mask", "prune", "project", "verify", "parse_nm", "Summary", "Check", "initialize", "backends",
-           "__version__"]
+__all__ = ["mask", "prune", "project", "verify", "sparsegpt", "parse_nm", "Summary", "Check", "LayerReport",
+           "initialize", "backends", "__version__"]
 
 try:
     from importlib.metadata import version as _version
@@ -313,3 +313,68 @@ def verify(mask, nm="2:4", *, zero_pad=False) -> Check:
     tile_cols, per_matrix = -(-cols // m), -(-rows // m) * -(-cols // m)
     where = tuple((t // per_matrix, (t % per_matrix) // tile_cols, t % tile_cols) for t in first)
     return Check(tiles=tiles, bad_tiles=bad, bad_values=bad_values, first_bad_tiles=where)
+
+
+@_dataclass(frozen=True)
+class LayerReport:
+    """One layer's reconstruction: errors are ‖(W − Ŵ)X‖²_F / ‖WX‖²_F with the undamped H = XᵀX."""
+
+    error: float          #: of the reconstructed weights
+    masked_error: float   #: of W ⊙ mask with the same mask, not reconstructed
+    strips: int           #: mask solves (one per strip of M columns; 0 with a fixed mask)
+    seconds: float
+
+
+def _c_order_copy(x, framework, dtype):
+    """A C-order copy of x in dtype ("float32", "float64", "uint8"), in its framework and on its device."""
+    if framework == "torch":
+        import torch
+        return x.detach().to(dtype=getattr(torch, dtype), copy=True).contiguous()
+    if framework == "cupy":
+        import cupy
+        return cupy.array(x, dtype=dtype, order="C", copy=True)
+    import numpy
+    return numpy.array(x, dtype=dtype, order="C", copy=True)
+
+
+def sparsegpt(weight, H, nm="2:4", *, pattern="transposable", mask=None, damp=0.01, block=128, method="auto",
+              inplace=False):
+    """SparseGPT on one linear layer, with transposable N:M masks (or pattern="rows": the standard N:M,
+    N kept of every M consecutive weights of a row).
+
+    weight: rows × cols (outputs × inputs), any float dtype; H: cols × cols, the Gram matrix XᵀX of the
+    layer's calibration inputs (undamped; float64 is used). At every strip of M columns the mask comes
+    from the exact solver on w²/[H⁻¹]ⱼⱼ², then the kept weights are updated (optimal brain surgeon) to
+    reconstruct the outputs. mask: a given mask (uint8/bool) to keep — only the weights are reconstructed.
+    damp: fraction of mean(diag H) added to its diagonal; block: columns per lazy update (multiple of M).
+
+    Returns (Ŵ in the weight's dtype — the weight itself with inplace=True —, the uint8 mask, a
+    :class:`LayerReport`). Needs a build with tsenor::layers (Kokkos Kernels and LAPACK): the CPU build
+    of the README has it. The reconstruction runs in float32 for float32/16-bit weights, float64 for float64.
+    """
+    if not _ext.has_layers():
+        raise RuntimeError("this build of tsenor has no SparseGPT: it needs Kokkos Kernels and LAPACK")
+    if pattern not in ("transposable", "rows"):
+        raise ValueError(f"pattern must be 'transposable' or 'rows', got {pattern!r}")
+    n, m = parse_nm(nm)
+    framework, device_type, device_id = _framework(weight)
+    _require_backend(device_type)
+    _prepare()
+    work_dtype = "float64" if "float64" in str(weight.dtype) else "float32"
+    w = _c_order_copy(weight, framework, work_dtype)
+    h = _c_order_copy(H, _framework(H)[0], "float64")
+    keep = _empty(weight, framework, device_type, device_id, "uint8") if mask is None else \
+        _c_order_copy(mask, _framework(mask)[0], "uint8")
+    error, masked_error, strips, seconds = _ext.sparsegpt(
+        w, h, keep, n, m, str(method), pattern == "rows", float(damp), int(block), mask is not None,
+        _stream(weight, framework, device_type, device_id))
+    report = LayerReport(error=error, masked_error=masked_error, strips=strips, seconds=seconds)
+    if str(w.dtype) != str(weight.dtype):
+        w = w.to(weight.dtype) if framework == "torch" else w.astype(weight.dtype)
+    if inplace:
+        if framework == "torch":
+            weight.data.copy_(w)
+        else:
+            weight[...] = w
+        w = weight
+    return w, keep, report

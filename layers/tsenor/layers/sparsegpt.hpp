@@ -1,0 +1,223 @@
+// SparseGPT (Frantar and Alistarh 2023) with transposable N:M masks: prune a linear layer's weights
+// W (rows = outputs × cols = inputs) and update the kept ones to reconstruct the layer's outputs on
+// calibration inputs X, through the Gram matrix H = XᵀX. Column blocks, the upper Cholesky factor
+// of H⁻¹, the optimal-brain-surgeon update per column and a lazy GEMM per block, as the reference
+// (IST-DASLab/sparsegpt, fasterprune); at every strip of M columns the mask of its rows/M tiles
+// comes from tsenor's exact solver on the scores w²/[H⁻¹]ⱼⱼ² (or, for the standard pattern, each
+// row keeps its N best of the M). Also the "fixed mask" variant: OBS reconstruction for a given mask.
+#pragma once
+
+#include <KokkosBlas3_gemm.hpp>
+#include <Kokkos_Core.hpp>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "tsenor/layers/linalg.hpp"
+#include "tsenor/tsenor.hpp"
+
+namespace tsenor::layers {
+
+/// Which N:M pattern: transposable (N per row and per column of each M×M tile) or the standard one
+/// (N of every M consecutive weights of a row, what cuSPARSELt accelerates).
+enum class Pattern { transposable, rows };
+
+struct SparseGPTOptions {
+  Options mask;                          ///< N, M and the tile solver's method (transposable pattern)
+  Pattern pattern = Pattern::transposable;
+  double damp = 0.01;                    ///< added to H's diagonal: damp × mean(diag H), as the reference
+  int block = 128;                       ///< columns per lazy-update block (a multiple of M)
+  bool fixed_mask = false;               ///< keep the given mask; only reconstruct the weights
+};
+
+/// Per layer: errors are ‖(W − Ŵ)X‖²_F / ‖WX‖²_F = tr((W−Ŵ)H(W−Ŵ)ᵀ) / tr(WHWᵀ) with the undamped H.
+struct LayerReport {
+  double error = 0.0;         ///< of the reconstructed weights Ŵ
+  double masked_error = 0.0;  ///< of W ⊙ mask, the same mask without reconstruction
+  std::int64_t strips = 0;    ///< mask solves (one per strip of M columns)
+  double seconds = 0.0;
+};
+
+namespace detail {
+
+template <class Real, class Memory>
+using Matrix = Kokkos::View<Real**, Kokkos::LayoutRight, Memory>;
+
+// tr(D H Dᵀ) in double: E = D·H by GEMM, then Σ E ⊙ D in a fixed order per row and over rows.
+template <class Exec, class Real, class Memory>
+double quadratic_form(const Exec& exec, const Matrix<Real, Memory>& d, const Matrix<Real, Memory>& h,
+                      const Matrix<Real, Memory>& scratch) {
+  KokkosBlas::gemm("N", "N", Real(1), d, h, Real(0), scratch);
+  const std::int64_t rows = d.extent(0), cols = d.extent(1);
+  Kokkos::View<double*, Memory> per_row(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::row_error"), rows);
+  Kokkos::parallel_for(
+      "tsenor::row_error", Kokkos::RangePolicy<Exec, Kokkos::IndexType<std::int64_t>>(exec, 0, rows),
+      KOKKOS_LAMBDA(std::int64_t r) {
+        double sum = 0.0;
+        for (std::int64_t c = 0; c < cols; ++c) sum += static_cast<double>(scratch(r, c)) * static_cast<double>(d(r, c));
+        per_row(r) = sum;
+      });
+  const auto host = Kokkos::create_mirror_view(per_row);
+  Kokkos::deep_copy(exec, host, per_row);
+  exec.fence();
+  double total = 0.0;
+  for (std::int64_t r = 0; r < rows; ++r) total += host(r);
+  return total;
+}
+
+}  // namespace detail
+
+/// Prunes `w` (rows × cols, float or double, LayoutRight, in the execution space's memory) in place
+/// to Ŵ with an N:M mask written to `mask` (rows × cols, uint8, 1 = kept; read instead with
+/// options.fixed_mask), given the layer's Gram matrix `h` (cols × cols, double, undamped).
+/// cols must be a multiple of M, and rows too for the transposable pattern.
+///
+/// The mask of each strip is the exact solver's for that strip's scores: bit-identical on every
+/// backend for the same scores. Ŵ comes from GEMMs and LAPACK: the same bits run to run on one
+/// backend and thread count; across backends they differ by rounding (see the tests' bound).
+template <class Exec, class Real>
+LayerReport sparsegpt(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRight, typename Exec::memory_space>& w,
+                      const Kokkos::View<const double**, Kokkos::LayoutRight, typename Exec::memory_space>& h,
+                      const Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, typename Exec::memory_space>& mask,
+                      const SparseGPTOptions& options) {
+  static_assert(std::is_same<Real, float>::value || std::is_same<Real, double>::value, "weights: float or double");
+  using Memory = typename Exec::memory_space;
+  using Range = Kokkos::RangePolicy<Exec, Kokkos::IndexType<std::int64_t>>;
+  using Span = std::pair<std::int64_t, std::int64_t>;
+  const compat::ScopedRegion region("tsenor::layers::sparsegpt");
+  Kokkos::Timer timer;
+  const std::int64_t rows = w.extent(0), cols = w.extent(1);
+  const int n = options.mask.n, m = options.mask.m;
+  const std::string f = "tsenor::layers::sparsegpt: ";
+  TSENOR_REQUIRE(m >= 2 && m <= 128 && n > 0 && n < m,
+                 f + "N:M = " + std::to_string(n) + ":" + std::to_string(m) + " needs 0 < N < M <= 128");
+  TSENOR_REQUIRE(h.extent(0) == static_cast<std::size_t>(cols) && h.extent(1) == static_cast<std::size_t>(cols),
+                 f + "H must be cols x cols (" + std::to_string(cols) + ")");
+  TSENOR_REQUIRE(mask.extent(0) == w.extent(0) && mask.extent(1) == w.extent(1), f + "mask must have W's shape");
+  TSENOR_REQUIRE(cols % m == 0, f + std::to_string(cols) + " columns are not a multiple of M = " + std::to_string(m));
+  TSENOR_REQUIRE(options.pattern == Pattern::rows || rows % m == 0,
+                 f + std::to_string(rows) + " rows are not a multiple of M = " + std::to_string(m) +
+                     " (the transposable pattern tiles rows too)");
+  TSENOR_REQUIRE(options.block > 0 && options.block % m == 0,
+                 f + "block = " + std::to_string(options.block) + " must be a positive multiple of M");
+  TSENOR_REQUIRE(options.damp >= 0.0 && std::isfinite(options.damp), f + "damp must be finite and >= 0");
+
+  // The undamped H in Real for the errors, W's original values, and H⁻¹'s factor.
+  detail::Matrix<Real, Memory> h_real(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::h"), cols, cols);
+  detail::Matrix<Real, Memory> original(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::w0"), rows, cols);
+  Kokkos::parallel_for(
+      "tsenor::copy_h", Range(exec, 0, cols * cols),
+      KOKKOS_LAMBDA(std::int64_t k) { h_real(k / cols, k % cols) = static_cast<Real>(h(k / cols, k % cols)); });
+  Kokkos::deep_copy(exec, original, w);
+
+  // Damping and dead inputs (a zero diagonal: the input is always 0, its weights are pruned), then
+  // the factor of H⁻¹ on the host (LAPACK), one round trip per layer.
+  Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> factor("tsenor::hinv_host", cols, cols);
+  Kokkos::deep_copy(exec, factor, h);
+  exec.fence();
+  Kokkos::View<std::uint8_t*, Kokkos::HostSpace> dead_host("tsenor::dead", cols);
+  double mean_diagonal = 0.0;  // after the dead inputs' 1s, as the reference
+  for (std::int64_t i = 0; i < cols; ++i) {
+    if (factor(i, i) == 0.0) {
+      dead_host(i) = 1;
+      factor(i, i) = 1.0;
+    }
+    mean_diagonal += factor(i, i);
+  }
+  mean_diagonal = cols > 0 ? mean_diagonal / static_cast<double>(cols) : 0.0;
+  for (std::int64_t i = 0; i < cols; ++i) factor(i, i) += options.damp * mean_diagonal;
+  inverse_cholesky_upper(factor.data(), cols);
+  detail::Matrix<Real, Memory> hinv(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::hinv"), cols, cols);
+  {
+    auto hinv_host = Kokkos::create_mirror_view(hinv);
+    for (std::int64_t i = 0; i < cols; ++i)
+      for (std::int64_t j = 0; j < cols; ++j) hinv_host(i, j) = static_cast<Real>(factor(i, j));
+    Kokkos::deep_copy(exec, hinv, hinv_host);
+  }
+  const auto dead = Kokkos::create_mirror_view_and_copy(Memory(), dead_host);
+  Kokkos::parallel_for(
+      "tsenor::dead_inputs", Range(exec, 0, rows * cols), KOKKOS_LAMBDA(std::int64_t k) {
+        if (dead(k % cols)) w(k / cols, k % cols) = Real(0);
+      });
+
+  const std::int64_t block = options.block;
+  detail::Matrix<Real, Memory> errors(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::obs_errors"), rows,
+                                      block);
+  detail::Matrix<Real, Memory> scores(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::strip_scores"), rows,
+                                      m);
+  Workspace<Memory> workspace;
+  Options strip = options.mask;
+  strip.zero_pad = false;
+  LayerReport report;
+  for (std::int64_t i1 = 0; i1 < cols; i1 += block) {
+    const std::int64_t i2 = i1 + block < cols ? i1 + block : cols;
+    for (std::int64_t j0 = i1; j0 < i2; j0 += m) {
+      if (!options.fixed_mask) {
+        // The strip's scores from the current (already updated) weights: w² / [H⁻¹]ⱼⱼ².
+        Kokkos::parallel_for(
+            "tsenor::strip_scores", Range(exec, 0, rows * m), KOKKOS_LAMBDA(std::int64_t k) {
+              const std::int64_t r = k / m, j = j0 + k % m;
+              const Real d = hinv(j, j);
+              scores(r, k % m) = w(r, j) * w(r, j) / (d * d);
+            });
+        auto strip_mask = Kokkos::subview(mask, Kokkos::ALL(), Span(j0, j0 + m));
+        if (options.pattern == Pattern::transposable) {
+          launch_mask(exec, scores, strip_mask, strip, workspace);
+        } else {
+          Kokkos::parallel_for(
+              "tsenor::row_top_n", Range(exec, 0, rows), KOKKOS_LAMBDA(std::int64_t r) {
+                for (int c = 0; c < m; ++c) {  // rank of entry c in its row: larger score, then lower index
+                  int rank = 0;
+                  for (int o = 0; o < m; ++o)
+                    rank += scores(r, o) > scores(r, c) || (scores(r, o) == scores(r, c) && o < c) ? 1 : 0;
+                  strip_mask(r, c) = rank < n ? 1 : 0;
+                }
+              });
+        }
+        ++report.strips;
+      }
+      // The OBS update of the strip's columns, row by row: prune, then spread the error over the
+      // block's later columns.
+      Kokkos::parallel_for(
+          "tsenor::obs_update", Range(exec, 0, rows), KOKKOS_LAMBDA(std::int64_t r) {
+            for (std::int64_t j = j0; j < j0 + m; ++j) {
+              const Real value = w(r, j), kept = mask(r, j) ? value : Real(0);
+              const Real error = (value - kept) / hinv(j, j);
+              w(r, j) = kept;
+              errors(r, j - i1) = error;
+              for (std::int64_t k = j + 1; k < i2; ++k) w(r, k) -= error * hinv(j, k);
+            }
+          });
+    }
+    if (i2 < cols) {  // the lazy update of the later columns: W[:, i2:] -= E · H⁻¹[i1:i2, i2:]
+      auto e = Kokkos::subview(errors, Kokkos::ALL(), Span(0, i2 - i1));
+      auto later = Kokkos::subview(w, Kokkos::ALL(), Span(i2, cols));
+      auto hinv_block = Kokkos::subview(hinv, Span(i1, i2), Span(i2, cols));
+      exec.fence();  // Kokkos Kernels 3.4's gemm runs on the default instance
+      KokkosBlas::gemm("N", "N", Real(-1), e, hinv_block, Real(1), later);
+    }
+  }
+
+  // Errors with the undamped H: reconstructed, and the same mask without reconstruction.
+  detail::Matrix<Real, Memory> difference(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::dw"), rows, cols);
+  detail::Matrix<Real, Memory> product(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::dwh"), rows, cols);
+  exec.fence();
+  const double reference = detail::quadratic_form(exec, original, h_real, product);
+  Kokkos::parallel_for(
+      "tsenor::reconstruction_difference", Range(exec, 0, rows * cols),
+      KOKKOS_LAMBDA(std::int64_t k) { difference(k / cols, k % cols) = original(k / cols, k % cols) - w(k / cols, k % cols); });
+  exec.fence();
+  report.error = reference > 0 ? detail::quadratic_form(exec, difference, h_real, product) / reference : 0.0;
+  Kokkos::parallel_for(
+      "tsenor::masked_difference", Range(exec, 0, rows * cols), KOKKOS_LAMBDA(std::int64_t k) {
+        const std::int64_t r = k / cols, c = k % cols;
+        difference(r, c) = mask(r, c) ? Real(0) : original(r, c);
+      });
+  exec.fence();
+  report.masked_error = reference > 0 ? detail::quadratic_form(exec, difference, h_real, product) / reference : 0.0;
+  report.seconds = timer.seconds();
+  return report;
+}
+
+}  // namespace tsenor::layers
