@@ -1,9 +1,11 @@
-// SparseGPT (tsenor::layers) on the selected backend: the same masks as on Serial, weights within a
-// bound of Serial's (vendor GEMM and LAPACK: the same bits run to run on one backend, not across),
-// and the same bits when run twice. The float64 reference implementation is python/tests/test_sparsegpt.py.
+// SparseGPT and ALPS (tsenor::layers) on the selected backend: the same masks as on Serial, weights
+// within a bound of Serial's (vendor GEMM and LAPACK: the same bits run to run on one backend, not
+// across), and the same bits when run twice. The float64 reference implementations are
+// python/tests/test_sparsegpt.py and test_alps.py.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <tsenor/layers/alps.hpp>
 #include <tsenor/layers/sparsegpt.hpp>
 #include <vector>
 
@@ -21,8 +23,9 @@ struct Result {
 };
 
 // A rows × cols layer and the Gram matrix of `samples` correlated inputs (input 5 always 0).
+// SparseGPT with `o`, or ALPS with the same pattern and N:M when `alps`.
 template <class Exec>
-Result run(const Exec& exec, int rows, int cols, const tsenor::layers::SparseGPTOptions& o) {
+Result run(const Exec& exec, int rows, int cols, const tsenor::layers::SparseGPTOptions& o, bool alps) {
   using Memory = typename Exec::memory_space;
   const auto w0 = make_scores("gaussian", rows, cols, 3);
   const auto x = make_scores("low_rank", 256, cols, 4);
@@ -43,7 +46,14 @@ Result run(const Exec& exec, int rows, int cols, const tsenor::layers::SparseGPT
   Kokkos::deep_copy(w, w_host);
   Kokkos::deep_copy(h, h_host);
   Result result;
-  result.report = tsenor::layers::sparsegpt<Exec, float>(exec, w, h, mask, o);
+  if (alps) {
+    tsenor::layers::AlpsOptions a;
+    a.mask = o.mask;
+    a.pattern = o.pattern;
+    result.report = tsenor::layers::alps<Exec, float>(exec, w, h, mask, a);
+  } else {
+    result.report = tsenor::layers::sparsegpt<Exec, float>(exec, w, h, mask, o);
+  }
   Kokkos::deep_copy(w_host, w);
   auto mask_host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), mask);
   result.weights.assign(w_host.data(), w_host.data() + w_host.span());
@@ -54,9 +64,11 @@ Result run(const Exec& exec, int rows, int cols, const tsenor::layers::SparseGPT
 }  // namespace
 
 #ifdef KOKKOS_ENABLE_SERIAL
-TEST_CASE("SparseGPT: the selected backend gives Serial's masks, close weights, and the same bits twice") {
+TEST_CASE("SparseGPT and ALPS: the selected backend gives Serial's masks, close weights, the same bits twice") {
+  for (const bool alps : {false, true})
   for (const auto pattern : {tsenor::layers::Pattern::transposable, tsenor::layers::Pattern::rows}) {
     for (const auto nm : {std::pair<int, int>{2, 4}, {8, 16}}) {
+      CAPTURE(alps);
       CAPTURE(nm.first);
       CAPTURE(nm.second);
       tsenor::layers::SparseGPTOptions o;
@@ -65,9 +77,9 @@ TEST_CASE("SparseGPT: the selected backend gives Serial's masks, close weights, 
       o.pattern = pattern;
       o.block = 32;
       const int rows = 48, cols = 64;
-      const Result serial = run(Kokkos::Serial(), rows, cols, o);
+      const Result serial = run(Kokkos::Serial(), rows, cols, o, alps);
       with_backend([&](auto exec) {
-        const Result first = run(exec, rows, cols, o), second = run(exec, rows, cols, o);
+        const Result first = run(exec, rows, cols, o, alps), second = run(exec, rows, cols, o, alps);
         CHECK(first.weights == second.weights);
         CHECK(first.mask == second.mask);
         CHECK(first.mask == serial.mask);

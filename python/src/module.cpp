@@ -188,18 +188,20 @@ NB_MODULE(_ext, m) {
       nb::arg("shape"), nb::arg("code"), nb::arg("bits"), nb::arg("gpu"));
 
   m.def(
-      "sparsegpt",
-      [](const OutArray& w, const AnyArray& h, const OutArray& mask, int n, int m_, const std::string& method,
-         bool rows_pattern, double damp, int block, bool fixed_mask, std::uintptr_t stream) {
+      "prune_layer",
+      [](const OutArray& w, const AnyArray& h, const OutArray& mask, bool alps, int n, int m_,
+         const std::string& method, bool rows_pattern, double damp, int block, bool fixed_mask, double rho,
+         int max_iterations, std::uintptr_t stream) {
         const Array weights = describe(w, "weight", false), gram = describe(h, "H", false),
                     keep = describe(mask, "mask", true);
         require_same(weights, keep, "mask");
         if (weights.dtype != DType::float32 && weights.dtype != DType::float64)
-          throw nb::type_error("sparsegpt: the weight must be float32 or float64");
-        if (gram.dtype != DType::float64) throw nb::type_error("sparsegpt: H must be float64");
+          throw nb::type_error("the weight must be float32 or float64");
+        if (gram.dtype != DType::float64) throw nb::type_error("H must be float64");
         if (gram.shape[1] != weights.shape[2] || gram.shape[2] != weights.shape[2])
-          throw nb::value_error("sparsegpt: H must be cols x cols for a rows x cols weight");
+          throw nb::value_error("H must be cols x cols for a rows x cols weight");
         LayerArgs args;
+        args.alps = alps;
         args.mask.n = n;
         args.mask.m = m_;
         args.mask.method = tsenor::parse_method(method);
@@ -207,12 +209,15 @@ NB_MODULE(_ext, m) {
         args.damp = damp;
         args.block = block;
         args.fixed_mask = fixed_mask;
+        args.rho = rho;
+        args.max_iterations = max_iterations;
         nb::gil_scoped_release release;
-        const LayerResult r = sparsegpt(weights, gram, keep, args, stream);
-        return std::make_tuple(r.error, r.masked_error, r.strips, r.seconds);
+        const LayerResult r = prune_layer(weights, gram, keep, args, stream);
+        return std::make_tuple(r.error, r.masked_error, r.strips, r.iterations, r.rho, r.support_changes, r.seconds);
       },
-      nb::arg("w"), nb::arg("h"), nb::arg("mask"), nb::arg("n"), nb::arg("m"), nb::arg("method"),
-      nb::arg("rows_pattern"), nb::arg("damp"), nb::arg("block"), nb::arg("fixed_mask"), nb::arg("stream"));
+      nb::arg("w"), nb::arg("h"), nb::arg("mask"), nb::arg("alps"), nb::arg("n"), nb::arg("m"), nb::arg("method"),
+      nb::arg("rows_pattern"), nb::arg("damp"), nb::arg("block"), nb::arg("fixed_mask"), nb::arg("rho"),
+      nb::arg("max_iterations"), nb::arg("stream"));
   m.def("has_layers", &has_layers);
 
   m.def("initialize", &initialize, nb::arg("threads") = 0, nb::arg("device") = -1);

@@ -16,6 +16,7 @@
 #include "tsenor/float16.hpp"
 #include "tsenor/tsenor.hpp"
 #ifdef TSENOR_HAVE_LAYERS
+#include "tsenor/layers/alps.hpp"
 #include "tsenor/layers/sparsegpt.hpp"
 #endif
 
@@ -270,18 +271,15 @@ bool has_layers() {
 #endif
 }
 
-LayerResult sparsegpt(const Array& w, const Array& h, const Array& mask, const LayerArgs& args, std::uintptr_t stream) {
+LayerResult prune_layer(const Array& w, const Array& h, const Array& mask, const LayerArgs& args,
+                        std::uintptr_t stream) {
 #ifdef TSENOR_HAVE_LAYERS
   for (const Array* a : {&w, &h, &mask})
-    TSENOR_REQUIRE(a->shape[0] == 1 && c_contiguous(*a), "sparsegpt: 2-D arrays in C order");
-  layers::SparseGPTOptions o;
-  o.mask = args.mask;
-  o.pattern = args.rows_pattern ? layers::Pattern::rows : layers::Pattern::transposable;
-  o.damp = args.damp;
-  o.block = args.block;
-  o.fixed_mask = args.fixed_mask;
+    TSENOR_REQUIRE(a->shape[0] == 1 && c_contiguous(*a), "prune_layer: 2-D arrays in C order");
+  const layers::Pattern pattern = args.rows_pattern ? layers::Pattern::rows : layers::Pattern::transposable;
   return dispatch(w, stream, [&](const auto& exec, auto&) {
-    using Memory = typename std::decay_t<decltype(exec)>::memory_space;
+    using Exec = std::decay_t<decltype(exec)>;
+    using Memory = typename Exec::memory_space;
     const Kokkos::View<const double**, Kokkos::LayoutRight, Memory, Unmanaged> gram(static_cast<const double*>(h.data),
                                                                                    h.shape[1], h.shape[2]);
     const Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory, Unmanaged> keep(
@@ -289,14 +287,31 @@ LayerResult sparsegpt(const Array& w, const Array& h, const Array& mask, const L
     auto run = [&](auto* data) {
       using Real = std::remove_pointer_t<decltype(data)>;
       const Kokkos::View<Real**, Kokkos::LayoutRight, Memory, Unmanaged> weights(data, w.shape[1], w.shape[2]);
-      const layers::LayerReport r = layers::sparsegpt<std::decay_t<decltype(exec)>, Real>(exec, weights, gram, keep, o);
-      return LayerResult{r.error, r.masked_error, r.seconds, r.strips};
+      layers::LayerReport r;
+      if (args.alps) {
+        layers::AlpsOptions o;
+        o.mask = args.mask;
+        o.pattern = pattern;
+        o.damp = args.damp;
+        o.rho = args.rho;
+        o.max_iterations = args.max_iterations;
+        r = layers::alps<Exec, Real>(exec, weights, gram, keep, o);
+      } else {
+        layers::SparseGPTOptions o;
+        o.mask = args.mask;
+        o.pattern = pattern;
+        o.damp = args.damp;
+        o.block = args.block;
+        o.fixed_mask = args.fixed_mask;
+        r = layers::sparsegpt<Exec, Real>(exec, weights, gram, keep, o);
+      }
+      return LayerResult{r.error, r.masked_error, r.seconds, r.strips, r.iterations, r.rho, r.support_changes};
     };
     return w.dtype == DType::float64 ? run(static_cast<double*>(w.data)) : run(static_cast<float*>(w.data));
   });
 #else
   (void)w, (void)h, (void)mask, (void)args, (void)stream;
-  throw Error("this build of tsenor has no SparseGPT: it needs Kokkos Kernels and LAPACK (tsenor::layers)");
+  throw Error("this build of tsenor has no SparseGPT or ALPS: they need Kokkos Kernels and LAPACK (tsenor::layers)");
 #endif
 }
 

@@ -46,21 +46,28 @@ struct Check {
 };
 Check verify(const Array& mask, int n, int m, bool zero_pad, std::uintptr_t stream);
 
-/// SparseGPT on one layer (tsenor::layers): w (rows × cols, float32/float64, C order) is replaced by
-/// the reconstructed weights, mask (uint8, C order) receives the mask (or holds it: fixed_mask), h is the
-/// cols × cols float64 Gram matrix (C order). Throws tsenor::Error where the build has no tsenor::layers.
+/// SparseGPT or ALPS on one layer (tsenor::layers): w (rows × cols, float32/float64, C order) is
+/// replaced by the reconstructed weights, mask (uint8, C order) receives the mask (or holds it:
+/// fixed_mask, SparseGPT), h is the cols × cols float64 Gram matrix (C order). Throws tsenor::Error
+/// where the build has no tsenor::layers.
 struct LayerArgs {
+  bool alps = false;  ///< ALPS, else SparseGPT
   Options mask;
   bool rows_pattern = false;
   double damp = 0.01;
-  int block = 128;
-  bool fixed_mask = false;
+  int block = 128;          ///< SparseGPT
+  bool fixed_mask = false;  ///< SparseGPT
+  double rho = 0.1;         ///< ALPS
+  int max_iterations = 300;  ///< ALPS
 };
 struct LayerResult {
   double error = 0.0, masked_error = 0.0, seconds = 0.0;
-  std::int64_t strips = 0;
+  std::int64_t strips = 0, iterations = 0;
+  std::vector<double> rho;
+  std::vector<std::int64_t> support_changes;
 };
-LayerResult sparsegpt(const Array& w, const Array& h, const Array& mask, const LayerArgs& args, std::uintptr_t stream);
+LayerResult prune_layer(const Array& w, const Array& h, const Array& mask, const LayerArgs& args,
+                        std::uintptr_t stream);
 bool has_layers();
 
 /// A zero-filled buffer in host or GPU memory (outputs for frameworks whose arrays are immutable).

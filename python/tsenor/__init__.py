@@ -24,7 +24,7 @@ from dataclasses import dataclass as _dataclass
 
 from . import _ext
 
-__all__ = ["mask", "prune", "project", "verify", "sparsegpt", "parse_nm", "Summary", "Check", "LayerReport",
+__all__ = ["mask", "prune", "project", "verify", "sparsegpt", "alps", "parse_nm", "Summary", "Check", "LayerReport",
            "initialize", "backends", "__version__"]
 
 try:
@@ -321,7 +321,10 @@ class LayerReport:
 
     error: float          #: of the reconstructed weights
     masked_error: float   #: of W ⊙ mask with the same mask, not reconstructed
-    strips: int           #: mask solves (one per strip of M columns; 0 with a fixed mask)
+    strips: int           #: SparseGPT: mask solves (one per strip of M columns; 0 with a fixed mask)
+    iterations: int       #: ALPS: ADMM iterations
+    rho: tuple            #: ALPS: ρ after each update (every 3 iterations)
+    support_changes: tuple  #: ALPS: entries whose support changed, behind each ρ update
     seconds: float
 
 
@@ -335,6 +338,36 @@ def _c_order_copy(x, framework, dtype):
         return cupy.array(x, dtype=dtype, order="C", copy=True)
     import numpy
     return numpy.array(x, dtype=dtype, order="C", copy=True)
+
+
+def _prune_layer(weight, H, nm, alps, pattern, mask, damp, block, method, inplace, rho, max_iterations):
+    if not _ext.has_layers():
+        raise RuntimeError("this build of tsenor has no SparseGPT or ALPS: they need Kokkos Kernels and LAPACK")
+    if pattern not in ("transposable", "rows"):
+        raise ValueError(f"pattern must be 'transposable' or 'rows', got {pattern!r}")
+    n, m = parse_nm(nm)
+    framework, device_type, device_id = _framework(weight)
+    _require_backend(device_type)
+    _prepare()
+    work_dtype = "float64" if "float64" in str(weight.dtype) else "float32"
+    w = _c_order_copy(weight, framework, work_dtype)
+    h = _c_order_copy(H, _framework(H)[0], "float64")
+    keep = _empty(weight, framework, device_type, device_id, "uint8") if mask is None else \
+        _c_order_copy(mask, _framework(mask)[0], "uint8")
+    error, masked_error, strips, iterations, rhos, changes, seconds = _ext.prune_layer(
+        w, h, keep, alps, n, m, str(method), pattern == "rows", float(damp), int(block), mask is not None,
+        float(rho), int(max_iterations), _stream(weight, framework, device_type, device_id))
+    report = LayerReport(error=error, masked_error=masked_error, strips=strips, iterations=iterations,
+                         rho=tuple(rhos), support_changes=tuple(changes), seconds=seconds)
+    if str(w.dtype) != str(weight.dtype):
+        w = w.to(weight.dtype) if framework == "torch" else w.astype(weight.dtype)
+    if inplace:
+        if framework == "torch":
+            weight.data.copy_(w)
+        else:
+            weight[...] = w
+        w = weight
+    return w, keep, report
 
 
 def sparsegpt(weight, H, nm="2:4", *, pattern="transposable", mask=None, damp=0.01, block=128, method="auto",
@@ -352,29 +385,14 @@ def sparsegpt(weight, H, nm="2:4", *, pattern="transposable", mask=None, damp=0.
     :class:`LayerReport`). Needs a build with tsenor::layers (Kokkos Kernels and LAPACK): the CPU build
     of the README has it. The reconstruction runs in float32 for float32/16-bit weights, float64 for float64.
     """
-    if not _ext.has_layers():
-        raise RuntimeError("this build of tsenor has no SparseGPT: it needs Kokkos Kernels and LAPACK")
-    if pattern not in ("transposable", "rows"):
-        raise ValueError(f"pattern must be 'transposable' or 'rows', got {pattern!r}")
-    n, m = parse_nm(nm)
-    framework, device_type, device_id = _framework(weight)
-    _require_backend(device_type)
-    _prepare()
-    work_dtype = "float64" if "float64" in str(weight.dtype) else "float32"
-    w = _c_order_copy(weight, framework, work_dtype)
-    h = _c_order_copy(H, _framework(H)[0], "float64")
-    keep = _empty(weight, framework, device_type, device_id, "uint8") if mask is None else \
-        _c_order_copy(mask, _framework(mask)[0], "uint8")
-    error, masked_error, strips, seconds = _ext.sparsegpt(
-        w, h, keep, n, m, str(method), pattern == "rows", float(damp), int(block), mask is not None,
-        _stream(weight, framework, device_type, device_id))
-    report = LayerReport(error=error, masked_error=masked_error, strips=strips, seconds=seconds)
-    if str(w.dtype) != str(weight.dtype):
-        w = w.to(weight.dtype) if framework == "torch" else w.astype(weight.dtype)
-    if inplace:
-        if framework == "torch":
-            weight.data.copy_(w)
-        else:
-            weight[...] = w
-        w = weight
-    return w, keep, report
+    return _prune_layer(weight, H, nm, False, pattern, mask, damp, block, method, inplace, 0.1, 0)
+
+
+def alps(weight, H, nm="2:4", *, pattern="transposable", damp=0.01, rho=0.1, max_iterations=300, method="auto",
+         inplace=False):
+    """ALPS on one linear layer, with transposable N:M masks (or pattern="rows"): ADMM whose projection
+    keeps, per tile, the entries with the largest sum of squares (tsenor's exact solver), the reference's
+    ρ schedule (starting at ``rho``) and stopping rule, then conjugate gradients on the final support.
+    Arguments and result as for :func:`sparsegpt`; the report has the iterations and the ρ history.
+    """
+    return _prune_layer(weight, H, nm, True, pattern, None, damp, 128, method, inplace, rho, max_iterations)

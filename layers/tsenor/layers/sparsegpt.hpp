@@ -14,14 +14,11 @@
 #include <string>
 #include <utility>
 
+#include "tsenor/layers/layer.hpp"
 #include "tsenor/layers/linalg.hpp"
 #include "tsenor/tsenor.hpp"
 
 namespace tsenor::layers {
-
-/// Which N:M pattern: transposable (N per row and per column of each M×M tile) or the standard one
-/// (N of every M consecutive weights of a row, what cuSPARSELt accelerates).
-enum class Pattern { transposable, rows };
 
 struct SparseGPTOptions {
   Options mask;                          ///< N, M and the tile solver's method (transposable pattern)
@@ -30,43 +27,6 @@ struct SparseGPTOptions {
   int block = 128;                       ///< columns per lazy-update block (a multiple of M)
   bool fixed_mask = false;               ///< keep the given mask; only reconstruct the weights
 };
-
-/// Per layer: errors are ‖(W − Ŵ)X‖²_F / ‖WX‖²_F = tr((W−Ŵ)H(W−Ŵ)ᵀ) / tr(WHWᵀ) with the undamped H.
-struct LayerReport {
-  double error = 0.0;         ///< of the reconstructed weights Ŵ
-  double masked_error = 0.0;  ///< of W ⊙ mask, the same mask without reconstruction
-  std::int64_t strips = 0;    ///< mask solves (one per strip of M columns)
-  double seconds = 0.0;
-};
-
-namespace detail {
-
-template <class Real, class Memory>
-using Matrix = Kokkos::View<Real**, Kokkos::LayoutRight, Memory>;
-
-// tr(D H Dᵀ) in double: E = D·H by GEMM, then Σ E ⊙ D in a fixed order per row and over rows.
-template <class Exec, class Real, class Memory>
-double quadratic_form(const Exec& exec, const Matrix<Real, Memory>& d, const Matrix<Real, Memory>& h,
-                      const Matrix<Real, Memory>& scratch) {
-  KokkosBlas::gemm("N", "N", Real(1), d, h, Real(0), scratch);
-  const std::int64_t rows = d.extent(0), cols = d.extent(1);
-  Kokkos::View<double*, Memory> per_row(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::row_error"), rows);
-  Kokkos::parallel_for(
-      "tsenor::row_error", Kokkos::RangePolicy<Exec, Kokkos::IndexType<std::int64_t>>(exec, 0, rows),
-      KOKKOS_LAMBDA(std::int64_t r) {
-        double sum = 0.0;
-        for (std::int64_t c = 0; c < cols; ++c) sum += static_cast<double>(scratch(r, c)) * static_cast<double>(d(r, c));
-        per_row(r) = sum;
-      });
-  const auto host = Kokkos::create_mirror_view(per_row);
-  Kokkos::deep_copy(exec, host, per_row);
-  exec.fence();
-  double total = 0.0;
-  for (std::int64_t r = 0; r < rows; ++r) total += host(r);
-  return total;
-}
-
-}  // namespace detail
 
 /// Prunes `w` (rows × cols, float or double, LayoutRight, in the execution space's memory) in place
 /// to Ŵ with an N:M mask written to `mask` (rows × cols, uint8, 1 = kept; read instead with
@@ -162,19 +122,10 @@ LayerReport sparsegpt(const Exec& exec, const Kokkos::View<Real**, Kokkos::Layou
               scores(r, k % m) = w(r, j) * w(r, j) / (d * d);
             });
         auto strip_mask = Kokkos::subview(mask, Kokkos::ALL(), Span(j0, j0 + m));
-        if (options.pattern == Pattern::transposable) {
+        if (options.pattern == Pattern::transposable)
           launch_mask(exec, scores, strip_mask, strip, workspace);
-        } else {
-          Kokkos::parallel_for(
-              "tsenor::row_top_n", Range(exec, 0, rows), KOKKOS_LAMBDA(std::int64_t r) {
-                for (int c = 0; c < m; ++c) {  // rank of entry c in its row: larger score, then lower index
-                  int rank = 0;
-                  for (int o = 0; o < m; ++o)
-                    rank += scores(r, o) > scores(r, c) || (scores(r, o) == scores(r, c) && o < c) ? 1 : 0;
-                  strip_mask(r, c) = rank < n ? 1 : 0;
-                }
-              });
-        }
+        else
+          detail::rows_top_n(exec, scores, strip_mask, n, m);
         ++report.strips;
       }
       // The OBS update of the strip's columns, row by row: prune, then spread the error over the
@@ -202,20 +153,7 @@ LayerReport sparsegpt(const Exec& exec, const Kokkos::View<Real**, Kokkos::Layou
   // Errors with the undamped H: reconstructed, and the same mask without reconstruction.
   detail::Matrix<Real, Memory> difference(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::dw"), rows, cols);
   detail::Matrix<Real, Memory> product(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::dwh"), rows, cols);
-  exec.fence();
-  const double reference = detail::quadratic_form(exec, original, h_real, product);
-  Kokkos::parallel_for(
-      "tsenor::reconstruction_difference", Range(exec, 0, rows * cols),
-      KOKKOS_LAMBDA(std::int64_t k) { difference(k / cols, k % cols) = original(k / cols, k % cols) - w(k / cols, k % cols); });
-  exec.fence();
-  report.error = reference > 0 ? detail::quadratic_form(exec, difference, h_real, product) / reference : 0.0;
-  Kokkos::parallel_for(
-      "tsenor::masked_difference", Range(exec, 0, rows * cols), KOKKOS_LAMBDA(std::int64_t k) {
-        const std::int64_t r = k / cols, c = k % cols;
-        difference(r, c) = mask(r, c) ? Real(0) : original(r, c);
-      });
-  exec.fence();
-  report.masked_error = reference > 0 ? detail::quadratic_form(exec, difference, h_real, product) / reference : 0.0;
+  detail::layer_errors(exec, original, detail::Matrix<Real, Memory>(w), mask, h_real, difference, product, report);
   report.seconds = timer.seconds();
   return report;
 }

@@ -1,0 +1,255 @@
+// ALPS (Meng, Chen, Mazumder et al. 2024) with transposable N:M masks: ADMM on the layer problem
+// min ‖(W − Ŵ)X‖² subject to Ŵ N:M, in the column-normalised variables, whose projection step is
+// tsenor's exact solver on the squared iterate (per tile, the entries maximising Σ Z²; ties broken in
+// one fixed order, so the ρ rule sees no spurious support changes); the reference's ρ schedule and
+// stopping rule (mazumder-lab/ALPS, ALPS_admm), then conjugate gradients on the final support.
+// (H + ρI)⁻¹ comes from one eigendecomposition H = Q Λ Qᵀ (LAPACK): each iteration is two GEMMs.
+#pragma once
+
+#include <KokkosBlas3_gemm.hpp>
+#include <Kokkos_Core.hpp>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tsenor/layers/layer.hpp"
+#include "tsenor/layers/linalg.hpp"
+#include "tsenor/tsenor.hpp"
+
+namespace tsenor::layers {
+
+struct AlpsOptions {
+  Options mask;                            ///< N, M and the tile solver's method (transposable pattern)
+  Pattern pattern = Pattern::transposable;
+  double damp = 0.01;                      ///< added to H's diagonal: damp × mean(diag H)
+  double rho = 0.1;                        ///< initial ADMM penalty
+  int max_iterations = 300;
+  int update_every = 3;                    ///< ρ update period (iterations)
+  int switch_iteration = 30;               ///< from here on, stop when the support settles
+  int cg_iterations = 10;                  ///< conjugate-gradient steps on the final support
+};
+
+/// Prunes `w` (rows × cols, float or double, LayoutRight, in the execution space's memory) in place
+/// with ALPS, the mask into `mask`, given the undamped Gram matrix `h` (cols × cols, double). cols must
+/// be a multiple of M, and rows too for the transposable pattern. The report holds the ρ after each
+/// update and the support changes that chose it. The ρ rule needs the support change on the host: one
+/// synchronisation every `update_every` iterations; everything else stays on `exec`.
+template <class Exec, class Real>
+LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRight, typename Exec::memory_space>& w,
+                 const Kokkos::View<const double**, Kokkos::LayoutRight, typename Exec::memory_space>& h,
+                 const Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, typename Exec::memory_space>& mask,
+                 const AlpsOptions& options) {
+  static_assert(std::is_same<Real, float>::value || std::is_same<Real, double>::value, "weights: float or double");
+  using Memory = typename Exec::memory_space;
+  using Range = Kokkos::RangePolicy<Exec, Kokkos::IndexType<std::int64_t>>;
+  using Matrix = detail::Matrix<Real, Memory>;
+  const compat::ScopedRegion region("tsenor::layers::alps");
+  Kokkos::Timer timer;
+  const std::int64_t rows = w.extent(0), cols = w.extent(1), size = rows * cols;
+  const int n = options.mask.n, m = options.mask.m;
+  const std::string f = "tsenor::layers::alps: ";
+  TSENOR_REQUIRE(m >= 2 && m <= 128 && n > 0 && n < m,
+                 f + "N:M = " + std::to_string(n) + ":" + std::to_string(m) + " needs 0 < N < M <= 128");
+  TSENOR_REQUIRE(h.extent(0) == static_cast<std::size_t>(cols) && h.extent(1) == static_cast<std::size_t>(cols),
+                 f + "H must be cols x cols (" + std::to_string(cols) + ")");
+  TSENOR_REQUIRE(mask.extent(0) == w.extent(0) && mask.extent(1) == w.extent(1), f + "mask must have W's shape");
+  TSENOR_REQUIRE(cols % m == 0, f + std::to_string(cols) + " columns are not a multiple of M = " + std::to_string(m));
+  TSENOR_REQUIRE(options.pattern == Pattern::rows || rows % m == 0,
+                 f + std::to_string(rows) + " rows are not a multiple of M = " + std::to_string(m) +
+                     " (the transposable pattern tiles rows too)");
+  TSENOR_REQUIRE(options.rho > 0 && options.update_every > 0 && options.max_iterations >= 0 &&
+                     options.cg_iterations >= 0 && options.damp >= 0.0,
+                 f + "rho and update_every must be positive; damp and the iteration counts not negative");
+
+  // Host: damping, the column norms, the normalised H' = H / (norm normᵀ) and its eigendecomposition.
+  Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> q_host("tsenor::q_host", cols, cols);
+  Kokkos::deep_copy(exec, q_host, h);
+  exec.fence();
+  std::vector<double> norm(static_cast<std::size_t>(cols)), eigenvalues(static_cast<std::size_t>(cols));
+  double mean_diagonal = 0.0;
+  for (std::int64_t i = 0; i < cols; ++i) mean_diagonal += q_host(i, i);
+  mean_diagonal = cols > 0 ? mean_diagonal / static_cast<double>(cols) : 0.0;
+  for (std::int64_t i = 0; i < cols; ++i) {
+    q_host(i, i) += options.damp * mean_diagonal;
+    norm[i] = std::sqrt(q_host(i, i)) + 1e-8;
+  }
+  for (std::int64_t i = 0; i < cols; ++i)
+    for (std::int64_t j = 0; j < cols; ++j) q_host(i, j) /= norm[i] * norm[j];
+  Matrix h_normal(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::h_normal"), cols, cols);
+  {
+    auto mirror = Kokkos::create_mirror_view(h_normal);
+    for (std::int64_t i = 0; i < cols; ++i)
+      for (std::int64_t j = 0; j < cols; ++j) mirror(i, j) = static_cast<Real>(q_host(i, j));
+    Kokkos::deep_copy(exec, h_normal, mirror);
+  }
+  symmetric_eigen(q_host.data(), cols, eigenvalues.data());
+  Matrix q(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::q"), cols, cols);
+  Kokkos::View<Real*, Memory> lambda(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::lambda"), cols);
+  Kokkos::View<Real*, Memory> scale(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::norm"), cols);
+  {
+    auto q_mirror = Kokkos::create_mirror_view(q);
+    auto lambda_mirror = Kokkos::create_mirror_view(lambda);
+    auto scale_mirror = Kokkos::create_mirror_view(scale);
+    for (std::int64_t i = 0; i < cols; ++i) {
+      for (std::int64_t j = 0; j < cols; ++j) q_mirror(i, j) = static_cast<Real>(q_host(i, j));
+      lambda_mirror(i) = static_cast<Real>(eigenvalues[i]);
+      scale_mirror(i) = static_cast<Real>(norm[i]);
+    }
+    Kokkos::deep_copy(exec, q, q_mirror);
+    Kokkos::deep_copy(exec, lambda, lambda_mirror);
+    Kokkos::deep_copy(exec, scale, scale_mirror);
+  }
+
+  // Device: B = W ⊙ norm (the normalised weights, rows × cols), YtX = B₀ H', the ADMM state.
+  Matrix original(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::w0"), rows, cols);
+  Kokkos::deep_copy(exec, original, w);
+  Matrix b0(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::b0"), rows, cols);
+  Matrix b("tsenor::b", rows, cols), v("tsenor::v", rows, cols), d("tsenor::d", rows, cols), d0("tsenor::d0", rows, cols);
+  Matrix target(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::ytx"), rows, cols);
+  Matrix work(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::work"), rows, cols);
+  Matrix scores(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scores"), rows, cols);
+  Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory> previous("tsenor::previous_mask", rows, cols);
+  Kokkos::parallel_for(
+      "tsenor::normalise", Range(exec, 0, size),
+      KOKKOS_LAMBDA(std::int64_t k) { b0(k / cols, k % cols) = w(k / cols, k % cols) * scale(k % cols); });
+  exec.fence();  // Kokkos Kernels 3.4's gemm runs on the default instance
+  KokkosBlas::gemm("N", "N", Real(1), b0, h_normal, Real(0), target);
+  Kokkos::deep_copy(exec, b, b0);
+  Workspace<Memory> workspace;
+  Options projection = options.mask;
+  projection.zero_pad = false;
+  // D = the projection of z; the mask follows it.
+  auto project = [&](const Matrix& z, const Matrix& into) {
+    detail::project_mask(exec, z, scores, mask, options.pattern, projection, workspace);
+    detail::masked_copy(exec, z, mask, into);
+  };
+  project(b, d);
+  Kokkos::deep_copy(exec, d0, d);
+  Kokkos::deep_copy(exec, previous, mask);
+
+  const double kept = static_cast<double>(size) * n / m;
+  double rho = options.rho;
+  bool rho_grew = false;
+  LayerReport report;
+  for (int iteration = 0; iteration < options.max_iterations; ++iteration) {
+    report.iterations = iteration + 1;
+    // B = (YtX − V + ρD) (H' + ρI)⁻¹ = ((YtX − V + ρD) Q) diag(1/(λ + ρ)) Qᵀ.
+    const Real r = static_cast<Real>(rho);
+    Kokkos::parallel_for(
+        "tsenor::admm_rhs", Range(exec, 0, size), KOKKOS_LAMBDA(std::int64_t k) {
+          const std::int64_t i = k / cols, j = k % cols;
+          scores(i, j) = target(i, j) - v(i, j) + r * d(i, j);
+        });
+    exec.fence();
+    KokkosBlas::gemm("N", "N", Real(1), scores, q, Real(0), work);
+    Kokkos::parallel_for(
+        "tsenor::admm_scale", Range(exec, 0, size),
+        KOKKOS_LAMBDA(std::int64_t k) { work(k / cols, k % cols) /= lambda(k % cols) + r; });
+    exec.fence();
+    KokkosBlas::gemm("N", "T", Real(1), work, q, Real(0), b);
+    // D = P(B + V/ρ); V += ρ(B − D).
+    Kokkos::parallel_for(
+        "tsenor::admm_z", Range(exec, 0, size), KOKKOS_LAMBDA(std::int64_t k) {
+          const std::int64_t i = k / cols, j = k % cols;
+          work(i, j) = b(i, j) + v(i, j) / r;
+        });
+    project(work, d);
+    Kokkos::parallel_for(
+        "tsenor::admm_dual", Range(exec, 0, size), KOKKOS_LAMBDA(std::int64_t k) {
+          const std::int64_t i = k / cols, j = k % cols;
+          v(i, j) += r * (b(i, j) - d(i, j));
+        });
+    if ((iteration + 1) % options.update_every != 0) continue;
+    // The ρ rule of the reference, on the number of entries whose support changed.
+    std::int64_t changed = 0;
+    Kokkos::parallel_reduce(
+        "tsenor::support_change", Range(exec, 0, size),
+        KOKKOS_LAMBDA(std::int64_t k, std::int64_t & count) {
+          count += mask(k / cols, k % cols) != previous(k / cols, k % cols) ? 1 : 0;
+        },
+        changed);
+    const double share = static_cast<double>(changed) / kept;
+    bool stop = false;
+    if (share > 0.1) {
+      rho_grew = true;
+      rho *= 1.3;
+    } else if (share > 0.005) {
+      rho_grew = true;
+      rho *= 1.2;
+    } else if (changed > 0) {
+      if (rho_grew) {
+        rho *= 1.1;
+      } else {  // restart from the start with a smaller ρ
+        rho /= 5;
+        Kokkos::deep_copy(exec, b, b0);
+        Kokkos::deep_copy(exec, d, d0);
+        Kokkos::deep_copy(exec, v, Real(0));
+      }
+    } else if (rho_grew) {
+      stop = true;
+    } else {
+      rho /= 5;
+    }
+    Kokkos::deep_copy(exec, previous, mask);
+    rho = rho > 1e6 ? 1e6 : rho;
+    report.rho.push_back(rho);
+    report.support_changes.push_back(changed);
+    if (stop || (iteration >= options.switch_iteration && share < 0.0003)) break;
+  }
+
+  // The final support: the projection of B itself; then conjugate gradients on it (per row,
+  // min ‖(B − B₀)·X‖ restricted to the support: B H' = YtX on the kept entries).
+  project(b, d);
+  Matrix residual = scores, direction = v, product = work;
+  Kokkos::View<double*, Memory> rr("tsenor::cg_rr", rows), pap("tsenor::cg_pap", rows);
+  exec.fence();
+  KokkosBlas::gemm("N", "N", Real(1), d, h_normal, Real(0), product);
+  Kokkos::parallel_for(
+      "tsenor::cg_start", Range(exec, 0, rows), KOKKOS_LAMBDA(std::int64_t i) {
+        double sum = 0.0;
+        for (std::int64_t j = 0; j < cols; ++j) {
+          const Real g = mask(i, j) ? target(i, j) - product(i, j) : Real(0);
+          residual(i, j) = g;
+          direction(i, j) = g;
+          sum += static_cast<double>(g) * static_cast<double>(g);
+        }
+        rr(i) = sum;
+      });
+  for (int step = 0; step < options.cg_iterations; ++step) {
+    exec.fence();
+    KokkosBlas::gemm("N", "N", Real(1), direction, h_normal, Real(0), product);
+    Kokkos::parallel_for(
+        "tsenor::cg_step", Range(exec, 0, rows), KOKKOS_LAMBDA(std::int64_t i) {
+          double curvature = 0.0;
+          for (std::int64_t j = 0; j < cols; ++j)
+            curvature += static_cast<double>(direction(i, j)) * static_cast<double>(product(i, j));
+          const double alpha = curvature > 0 ? rr(i) / curvature : 0.0;
+          double next = 0.0;
+          for (std::int64_t j = 0; j < cols; ++j) {
+            d(i, j) += static_cast<Real>(alpha) * direction(i, j);
+            const Real g = mask(i, j) ? residual(i, j) - static_cast<Real>(alpha) * product(i, j) : Real(0);
+            residual(i, j) = g;
+            next += static_cast<double>(g) * static_cast<double>(g);
+          }
+          const double beta = rr(i) > 0 ? next / rr(i) : 0.0;
+          for (std::int64_t j = 0; j < cols; ++j) direction(i, j) = residual(i, j) + static_cast<Real>(beta) * direction(i, j);
+          rr(i) = next;
+        });
+  }
+  // Back to the weights: Ŵ = D / norm.
+  Kokkos::parallel_for(
+      "tsenor::denormalise", Range(exec, 0, size),
+      KOKKOS_LAMBDA(std::int64_t k) { w(k / cols, k % cols) = d(k / cols, k % cols) / scale(k % cols); });
+
+  Matrix h_real(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::h"), cols, cols);
+  Kokkos::parallel_for(
+      "tsenor::copy_h", Range(exec, 0, cols * cols),
+      KOKKOS_LAMBDA(std::int64_t k) { h_real(k / cols, k % cols) = static_cast<Real>(h(k / cols, k % cols)); });
+  detail::layer_errors(exec, original, Matrix(w), mask, h_real, scores, work, report);
+  report.seconds = timer.seconds();
+  return report;
+}
+
+}  // namespace tsenor::layers

@@ -1,0 +1,136 @@
+// What the layer-wise methods (SparseGPT, ALPS) share: the pattern, the per-layer report, the
+// layer error tr(D H Dᵀ), and the N:M projection of a whole matrix.
+#pragma once
+
+#include <KokkosBlas3_gemm.hpp>
+#include <Kokkos_Core.hpp>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "tsenor/tsenor.hpp"
+
+namespace tsenor::layers {
+
+/// Which N:M pattern: transposable (N per row and per column of each M×M tile) or the standard one
+/// (N of every M consecutive weights of a row, what cuSPARSELt accelerates).
+enum class Pattern { transposable, rows };
+
+/// Per layer: errors are ‖(W − Ŵ)X‖²_F / ‖WX‖²_F = tr((W−Ŵ)H(W−Ŵ)ᵀ) / tr(WHWᵀ) with the undamped H.
+struct LayerReport {
+  double error = 0.0;         ///< of the reconstructed weights Ŵ
+  double masked_error = 0.0;  ///< of W ⊙ mask, the same mask without reconstruction
+  std::int64_t strips = 0;    ///< SparseGPT: mask solves (one per strip of M columns)
+  std::int64_t iterations = 0;  ///< ALPS: ADMM iterations
+  /// ALPS: ρ after each update (every `update_every` iterations), and the support changes that set it
+  std::vector<double> rho;
+  std::vector<std::int64_t> support_changes;
+  double seconds = 0.0;
+};
+
+namespace detail {
+
+template <class Real, class Memory>
+using Matrix = Kokkos::View<Real**, Kokkos::LayoutRight, Memory>;
+
+// tr(D H Dᵀ) in double: E = D·H by GEMM, then Σ E ⊙ D in a fixed order per row and over rows.
+template <class Exec, class Real, class Memory>
+double quadratic_form(const Exec& exec, const Matrix<Real, Memory>& d, const Matrix<Real, Memory>& h,
+                      const Matrix<Real, Memory>& scratch) {
+  KokkosBlas::gemm("N", "N", Real(1), d, h, Real(0), scratch);
+  const std::int64_t rows = d.extent(0), cols = d.extent(1);
+  Kokkos::View<double*, Memory> per_row(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::row_error"), rows);
+  Kokkos::parallel_for(
+      "tsenor::row_error", Kokkos::RangePolicy<Exec, Kokkos::IndexType<std::int64_t>>(exec, 0, rows),
+      KOKKOS_LAMBDA(std::int64_t r) {
+        double sum = 0.0;
+        for (std::int64_t c = 0; c < cols; ++c) sum += static_cast<double>(scratch(r, c)) * static_cast<double>(d(r, c));
+        per_row(r) = sum;
+      });
+  const auto host = Kokkos::create_mirror_view(per_row);
+  Kokkos::deep_copy(exec, host, per_row);
+  exec.fence();
+  double total = 0.0;
+  for (std::int64_t r = 0; r < rows; ++r) total += host(r);
+  return total;
+}
+
+/// The layer's two errors for the pruned weights `w` and their mask, with the undamped H in Real:
+/// LayerReport::error and ::masked_error. `difference` and `product` are rows × cols scratch.
+template <class Exec, class Real, class Memory>
+void layer_errors(const Exec& exec, const Matrix<Real, Memory>& original, const Matrix<Real, Memory>& w,
+                  const Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory>& mask,
+                  const Matrix<Real, Memory>& h, const Matrix<Real, Memory>& difference,
+                  const Matrix<Real, Memory>& product, LayerReport& report) {
+  using Range = Kokkos::RangePolicy<Exec, Kokkos::IndexType<std::int64_t>>;
+  const std::int64_t cols = w.extent(1), size = w.extent(0) * cols;
+  exec.fence();  // Kokkos Kernels 3.4's gemm runs on the default instance
+  const double reference = quadratic_form(exec, original, h, product);
+  Kokkos::parallel_for(
+      "tsenor::reconstruction_difference", Range(exec, 0, size), KOKKOS_LAMBDA(std::int64_t k) {
+        difference(k / cols, k % cols) = original(k / cols, k % cols) - w(k / cols, k % cols);
+      });
+  exec.fence();
+  report.error = reference > 0 ? quadratic_form(exec, difference, h, product) / reference : 0.0;
+  Kokkos::parallel_for(
+      "tsenor::masked_difference", Range(exec, 0, size), KOKKOS_LAMBDA(std::int64_t k) {
+        const std::int64_t r = k / cols, c = k % cols;
+        difference(r, c) = mask(r, c) ? Real(0) : original(r, c);
+      });
+  exec.fence();
+  report.masked_error = reference > 0 ? quadratic_form(exec, difference, h, product) / reference : 0.0;
+}
+
+/// The standard N:M mask: in each row, each group of m consecutive entries keeps its n largest
+/// scores (ties: the lower index).
+template <class Exec, class ScoreView, class MaskView>
+void rows_top_n(const Exec& exec, const ScoreView& scores, const MaskView& mask, int n, int m) {
+  const std::int64_t groups = scores.extent(1) / m;
+  Kokkos::parallel_for(
+      "tsenor::rows_top_n",
+      Kokkos::RangePolicy<Exec, Kokkos::IndexType<std::int64_t>>(exec, 0, static_cast<std::int64_t>(scores.extent(0)) * groups),
+      KOKKOS_LAMBDA(std::int64_t k) {
+        const std::int64_t r = k / groups, c0 = (k % groups) * m;
+        for (int c = 0; c < m; ++c) {  // rank of entry c in its group: larger score, then lower index
+          int rank = 0;
+          for (int o = 0; o < m; ++o)
+            rank += scores(r, c0 + o) > scores(r, c0 + c) || (scores(r, c0 + o) == scores(r, c0 + c) && o < c) ? 1 : 0;
+          mask(r, c0 + c) = rank < n ? 1 : 0;
+        }
+      });
+}
+
+/// The N:M projection of z (what ADMM needs): `mask` keeps, per tile (or row group), the entries with
+/// the largest sum of squares; `scores` (z², rows × cols) is scratch. Asynchronous on exec.
+template <class Exec, class Real, class Memory>
+void project_mask(const Exec& exec, const Matrix<Real, Memory>& z, const Matrix<Real, Memory>& scores,
+                  const Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory>& mask, Pattern pattern,
+                  const Options& options, Workspace<Memory>& workspace) {
+  const std::int64_t cols = z.extent(1);
+  Kokkos::parallel_for(
+      "tsenor::squares", Kokkos::RangePolicy<Exec, Kokkos::IndexType<std::int64_t>>(exec, 0, z.extent(0) * cols),
+      KOKKOS_LAMBDA(std::int64_t k) {
+        const Real v = z(k / cols, k % cols);
+        scores(k / cols, k % cols) = v * v;
+      });
+  if (pattern == Pattern::transposable)
+    launch_mask(exec, scores, mask, options, workspace);
+  else
+    rows_top_n(exec, scores, mask, options.n, options.m);
+}
+
+/// into = z ⊙ mask.
+template <class Exec, class Real, class Memory>
+void masked_copy(const Exec& exec, const Matrix<Real, Memory>& z,
+                 const Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory>& mask, const Matrix<Real, Memory>& into) {
+  const std::int64_t cols = z.extent(1);
+  Kokkos::parallel_for(
+      "tsenor::masked", Kokkos::RangePolicy<Exec, Kokkos::IndexType<std::int64_t>>(exec, 0, z.extent(0) * cols),
+      KOKKOS_LAMBDA(std::int64_t k) {
+        into(k / cols, k % cols) = mask(k / cols, k % cols) ? z(k / cols, k % cols) : Real(0);
+      });
+}
+
+}  // namespace detail
+
+}  // namespace tsenor::layers
