@@ -77,7 +77,7 @@ int run_mask(const Args& args) {
   const std::string input_name = args.input.empty() ? "built-in example" : args.input;
   protect_inputs(outputs, args.input.empty() ? NamedPaths{} : NamedPaths{{"--input file", args.input}}, true);
   const std::string backend = resolve_backend_option(args.backend);
-  kokkos_threads(args.threads);
+  compat::checked_threads(args.threads, "--threads ");  // before any input is read
 
   const auto t_read = Clock::now();
   io::Matrix input;

@@ -6,14 +6,9 @@
 
 namespace tsenor::tool {
 
-/// The thread count to initialise Kokkos with for --threads `requested` (0 = Kokkos' default): checked against
-/// what Kokkos' OpenMP backend runs, also when the request comes from OMP_NUM_THREADS or KOKKOS_NUM_THREADS.
-/// Throws tsenor::Error naming the option or variable. Call it before reading inputs.
-int kokkos_threads(int requested);
-
 class KokkosSession {
  public:
-  /// threads: --threads (0 = Kokkos' default), checked by kokkos_threads; device: the GPU (-1 = Kokkos'
+  /// threads: --threads (0 = Kokkos' default), checked by compat::checked_threads; device: the GPU (-1 = Kokkos'
   /// default).
   KokkosSession(int threads, int device);
   ~KokkosSession();

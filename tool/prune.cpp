@@ -246,7 +246,7 @@ int run_prune(const Args& args) {
         throw Error(out.option + " " + out.path +
                     ": a standard stream cannot take the output of several ranks; give a file");
     facts.backend = resolve_backend_option(args.backend);
-    kokkos_threads(args.threads);
+    compat::checked_threads(args.threads, "--threads ");  // before any input is read
     checkpoint = std::make_unique<io::Checkpoint>(args.input);
     NamedPaths inputs;
     if (!checkpoint->index().empty()) inputs.push_back({"--input index", checkpoint->index()});

@@ -2,11 +2,16 @@
 #pragma once
 
 #include <Kokkos_Core.hpp>
+#include <cstdlib>
+#include <string>
 #if KOKKOS_VERSION >= 40100
 #include <Kokkos_Profiling_ScopedRegion.hpp>
-#else
-#include <string>
 #endif
+#ifdef KOKKOS_ENABLE_OPENMP
+#include <omp.h>
+#endif
+
+#include "tsenor/error.hpp"
 
 namespace tsenor::compat {
 
@@ -37,6 +42,31 @@ constexpr int max_openmp_threads = 512;
 #if defined(KOKKOS_ENABLE_OPENMP) && KOKKOS_VERSION < 40000
 static_assert(Kokkos::Impl::OpenMPExec::MAX_THREAD_COUNT == max_openmp_threads, "Kokkos' OpenMP pool size changed");
 #endif
+
+/// The thread count to initialise Kokkos with for `requested` threads (0 = Kokkos' default), given by
+/// `option` (for the message: "--threads", "threads="): checked against what Kokkos' OpenMP backend runs,
+/// also when the request comes from OMP_NUM_THREADS or KOKKOS_NUM_THREADS; the default is capped on
+/// machines with more hardware threads. Throws tsenor::Error naming the option or variable.
+inline int checked_threads(int requested, const std::string& option) {
+  const int most = max_openmp_threads;
+  if (requested < 0 || requested > most)
+    throw Error(option + std::to_string(requested) + ": Kokkos' OpenMP backend runs 1 to " + std::to_string(most) +
+                " threads (0: its default)");
+  if (requested > 0) return requested;
+  for (const char* variable : {"KOKKOS_NUM_THREADS", "OMP_NUM_THREADS"}) {
+    const char* value = std::getenv(variable);
+    if (!value || !*value) continue;
+    char* end = nullptr;
+    const long n = std::strtol(value, &end, 10);  // OMP_NUM_THREADS may be a list: its first entry counts
+    if (n > most)
+      throw Error(std::string(variable) + "=" + value + ": Kokkos' OpenMP backend runs at most " +
+                  std::to_string(most) + " threads (set it lower, or pass " + option + ")");
+  }
+#ifdef KOKKOS_ENABLE_OPENMP
+  if (omp_get_max_threads() > most) return most;  // a machine with more hardware threads than Kokkos supports
+#endif
+  return 0;
+}
 
 /// Kokkos::initialize with a thread count (0 = Kokkos' default) and a GPU (-1 = Kokkos' default); the settings
 /// type was renamed in Kokkos 4.

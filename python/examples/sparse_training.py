@@ -43,11 +43,19 @@ def n_m(text):
     return text
 
 
+def positive(text):
+    """An argparse type: an integer ≥ 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
 def parse_args():
     parser = argparse.ArgumentParser(
         description="Train a small MLP with transposable N:M masks from tsenor, recomputed every few steps.")
-    parser.add_argument("--steps", type=int, default=300, help="optimizer steps (default 300)")
-    parser.add_argument("--recompute-every", type=int, default=50,
+    parser.add_argument("--steps", type=positive, default=300, help="optimizer steps (default 300)")
+    parser.add_argument("--recompute-every", type=positive, default=50,
                         help="recompute the masks from |W| every this many steps (default 50)")
     parser.add_argument("--nm", default="2:4", type=n_m,
                         help="N:M, N weights kept per row and per column of every MxM tile (default 2:4)")

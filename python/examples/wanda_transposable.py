@@ -51,6 +51,14 @@ def n_m(text):
     return text
 
 
+def positive(text):
+    """An argparse type: an integer ≥ 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
 def parse_args():
     parser = argparse.ArgumentParser(
         description="Transposable N:M Wanda pruning of a Hugging Face model's nn.Linear layers with tsenor.",
@@ -62,9 +70,9 @@ def parse_args():
                              "(hidden 64, 2 layers, 4 heads, intermediate 128, vocabulary 1000)")
     parser.add_argument("--nm", default="2:4", type=n_m,
                         help="N:M, N weights kept per row and per column of every MxM tile (default 2:4)")
-    parser.add_argument("--calibration-batches", type=int, default=4,
+    parser.add_argument("--calibration-batches", type=positive, default=4,
                         help="calibration batches of 8 random sequences (default 4)")
-    parser.add_argument("--seq-len", type=int, default=32, help="tokens per sequence (default 32)")
+    parser.add_argument("--seq-len", type=positive, default=32, help="tokens per sequence (default 32)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where everything runs (default cpu)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the model initialisation and the token ids")
     return parser.parse_args()

@@ -8,8 +8,11 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
+#include <utility>
 #include <tuple>
 #include <vector>
 
@@ -26,8 +29,54 @@ using AnyArray = nb::ndarray<nb::ro>;
 using OutArray = nb::ndarray<>;
 
 std::string dtype_text(nb::dlpack::dtype t) {
-  const char* kinds[] = {"int", "uint", "float", "?", "bfloat", "complex", "bool"};
-  return (t.code < 7 ? std::string(kinds[t.code]) : "dtype code " + std::to_string(t.code)) + std::to_string(t.bits);
+  if (t.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Bool)) return "bool";
+  const char* kinds[] = {"int", "uint", "float", "?", "bfloat", "complex"};
+  return t.code < 6 ? std::string(kinds[t.code]) + std::to_string(t.bits)
+                    : "a " + std::to_string(t.bits) + "-bit type of DLPack code " + std::to_string(t.code);
+}
+
+int item_size(const Array& a) {
+  switch (a.dtype) {
+    case DType::float64: return 8;
+    case DType::float32: return 4;
+    case DType::float16:
+    case DType::bfloat16: return 2;
+    default: return 1;
+  }
+}
+
+// The bytes [first, last) an array's elements lie in.
+std::pair<std::intptr_t, std::intptr_t> byte_range(const Array& a) {
+  std::intptr_t first = reinterpret_cast<std::intptr_t>(a.data), last = first;
+  for (int d = 0; d < 3; ++d) {
+    if (a.shape[d] == 0) return {first, first};
+    const std::intptr_t step = static_cast<std::intptr_t>(a.strides[d]) * item_size(a) * (a.shape[d] - 1);
+    (step < 0 ? first : last) += step;
+  }
+  return {first, last + item_size(a)};
+}
+
+// An output must not write one memory location twice (zero or interleaved strides: broadcast or
+// as_strided views), nor overlap an input unless it is that input exactly (`same_allowed`: in place).
+void check_output(const Array& out, const Array& input, const char* what, bool same_allowed) {
+  std::int64_t dims[3] = {0, 1, 2}, reach = 1;
+  std::sort(dims, dims + 3, [&](std::int64_t x, std::int64_t y) {
+    return std::llabs(out.strides[x]) < std::llabs(out.strides[y]);
+  });
+  for (const std::int64_t d : dims) {
+    if (out.shape[d] <= 1) continue;
+    if (std::llabs(out.strides[d]) < reach)
+      throw nb::value_error((std::string(what) + " has elements that share memory (a broadcast or overlapping "
+                                                 "view): tsenor would write them twice")
+                                .c_str());
+    reach = std::llabs(out.strides[d]) * out.shape[d];
+  }
+  const bool same = out.data == input.data && out.strides[0] == input.strides[0] &&
+                    out.strides[1] == input.strides[1] && out.strides[2] == input.strides[2];
+  if (same && same_allowed) return;
+  const auto o = byte_range(out), i = byte_range(input);
+  if (o.first < i.second && i.first < o.second)
+    throw nb::value_error((std::string(what) + " overlaps the input's memory").c_str());
 }
 
 // what: "scores", "mask", …; values: the dtypes accepted, for the message.
@@ -35,6 +84,7 @@ template <class ND>
 Array describe(const ND& a, const char* what, bool mask_dtype) {
   Array out;
   const std::size_t rank = a.ndim();
+  out.rank = static_cast<int>(rank);
   if (rank != 2 && rank != 3)
     throw nb::value_error((std::string(what) + " must be 2-D (rows × cols) or 3-D (a batch of matrices), got " +
                            std::to_string(rank) + "-D")
@@ -78,6 +128,8 @@ Array describe(const ND& a, const char* what, bool mask_dtype) {
 }
 
 void require_same(const Array& a, const Array& b, const char* what) {
+  if (a.rank != b.rank)
+    throw nb::value_error((std::string(what) + " must have the input's rank (" + std::to_string(a.rank) + "-D)").c_str());
   for (int d = 0; d < 3; ++d)
     if (a.shape[d] != b.shape[d])
       throw nb::value_error((std::string(what) + " must have the shape of the input").c_str());
@@ -93,10 +145,12 @@ NB_MODULE(_ext, m) {
     try {
       std::rethrow_exception(p);
     } catch (const tsenor::Error& e) {
-      // Without the C++ function's name ("tsenor::compute_mask: "): Python users called tsenor.mask.
+      // Without the C++ function's name ("tsenor::compute_mask: ", "parse_method: "): Python users
+      // called tsenor.mask.
       std::string text = e.message();
       const std::size_t colon = text.find(": ");
-      if (text.rfind("tsenor::", 0) == 0 && colon != std::string::npos && text.find(' ') > colon)
+      if (colon != std::string::npos && colon > 0 &&
+          text.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:") == colon + 1)
         text.erase(0, colon + 2);
       PyErr_SetString(PyExc_ValueError, text.c_str());
     }
@@ -129,6 +183,7 @@ NB_MODULE(_ext, m) {
         const Array s = describe(scores, "scores", false);
         const Array k = describe(mask, "out", true);
         require_same(s, k, "out");
+        check_output(k, s, "out", false);
         tsenor::Options o;
         o.n = n;
         o.m = m_;
@@ -153,6 +208,8 @@ NB_MODULE(_ext, m) {
         require_same(a, k, "mask");
         require_same(a, o, "out");
         if (a.dtype != o.dtype) throw nb::type_error("out must have the dtype of the input");
+        check_output(o, a, "out", true);
+        check_output(o, k, "out", false);
         nb::gil_scoped_release release;
         apply_mask(a, k, o, stream);
       },
@@ -221,7 +278,15 @@ NB_MODULE(_ext, m) {
   m.def("has_layers", &has_layers);
 
   m.def("initialize", &initialize, nb::arg("threads") = 0, nb::arg("device") = -1);
+  m.def(
+      "check_writable",
+      [](const OutArray& x) {
+        const Array a = describe(x, "weight", false);
+        check_output(a, a, "the weight", true);
+      },
+      nb::arg("x"));
   m.def("initialized", &initialized);
+  m.def("empty_cache", &empty_cache);
   m.def("finalize", &finalize);
   m.def("backends", &backends);
   m.def("kokkos_version", &kokkos_version);

@@ -7,7 +7,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -30,8 +29,10 @@ using Strided = Kokkos::View<T***, Kokkos::LayoutStride, Memory, Unmanaged>;
 // One call at a time: Kokkos 3.4's host backends are not safe for concurrent dispatch, and the
 // instance cache below is shared. Calls release the GIL, so other Python threads go on meanwhile.
 std::mutex call_mutex;
-int kokkos_device = -1;           // the GPU Kokkos was initialised on
-std::thread::id kokkos_thread;  // the thread that initialised it
+int kokkos_device = -1;  // the GPU Kokkos was initialised on
+// The thread that initialised Kokkos: a thread-local flag, not a thread id (ids of ended threads are
+// reused, and OpenMP must not be entered from another thread that got the same id).
+thread_local bool kokkos_thread = false;
 
 Kokkos::LayoutStride layout(const Array& a) {
   return Kokkos::LayoutStride(a.shape[0], a.strides[0], a.shape[1], a.strides[1], a.shape[2], a.strides[2]);
@@ -213,7 +214,7 @@ auto dispatch(const Array& a, std::uintptr_t stream, F&& f) {
 #ifdef KOKKOS_ENABLE_SERIAL
     // Kokkos 3.4's OpenMP backend runs only on the thread that initialised it (its instance is
     // thread-local): calls from other threads run on Serial, with the same bits.
-    if (std::this_thread::get_id() != kokkos_thread) return f(Kokkos::Serial(), *host_state);
+    if (!kokkos_thread) return f(Kokkos::Serial(), *host_state);
 #endif
     return f(Kokkos::DefaultHostExecutionSpace(), *host_state);
   }
@@ -249,8 +250,10 @@ Result solve(const Array& scores, const Array& mask, const Options& options, Tra
   // Scores in double for float64 arrays, else in float (float16/bfloat16 convert to float exactly).
   return dispatch(scores, stream, [&](const auto& exec, auto& state) {
     using Exec = std::decay_t<decltype(exec)>;
-    return Result{scores.dtype == DType::float64 ? solve_on<double>(exec, state, scores, mask, options, transform)
-                                                : solve_on<float>(exec, state, scores, mask, options, transform),
+    // Squares (project) in double too: z² of a float overflows from |z| ≈ 1.8e19.
+    const bool in_double = scores.dtype == DType::float64 || transform == Transform::square;
+    return Result{in_double ? solve_on<double>(exec, state, scores, mask, options, transform)
+                            : solve_on<float>(exec, state, scores, mask, options, transform),
                   backends::detail::space_name<Exec>()};
   });
 }
@@ -347,12 +350,20 @@ void release(const DeviceBuffer& buffer) noexcept {
 void initialize(int threads, int device) {
   if (Kokkos::is_initialized()) return;
   ::setenv("OMP_PROC_BIND", "false", 0);  // as the tool: unbound threads, and no Kokkos warning about it
-  compat::initialize(threads, device < 0 ? 0 : device);
-  kokkos_thread = std::this_thread::get_id();
+  compat::initialize(compat::checked_threads(threads, "threads="), device < 0 ? 0 : device);
+  kokkos_thread = true;
   kokkos_device = device < 0 ? 0 : device;
 }
 
 bool initialized() { return Kokkos::is_initialized(); }
+
+void empty_cache() {
+  const std::lock_guard<std::mutex> lock(call_mutex);
+  host_state.reset();
+#if defined(KOKKOS_ENABLE_CUDA) || defined(KOKKOS_ENABLE_HIP)
+  for (auto& entry : instances) entry.second.state = {};
+#endif
+}
 
 int gpu_device() { return kokkos_device; }
 

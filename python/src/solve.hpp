@@ -16,6 +16,7 @@ enum class DeviceKind { cpu, cuda, hip };
 
 /// A rank-2 or rank-3 array in someone else's memory (rank 2 is stored as a batch of one).
 struct Array {
+  int rank = 2;  ///< 2 or 3 as given
   void* data = nullptr;
   std::int64_t shape[3] = {1, 0, 0};    ///< batch, rows, cols
   std::int64_t strides[3] = {0, 0, 0};  ///< in elements; may be negative or zero
@@ -83,6 +84,8 @@ void release(const DeviceBuffer& buffer) noexcept;
 /// finalised by finalize() (registered with atexit by the module).
 void initialize(int threads, int device);
 bool initialized();
+/// Frees what calls keep between them (workspaces, the buffer of converted scores), on every backend.
+void empty_cache();
 int gpu_device();  ///< the GPU Kokkos runs on
 void finalize();
 std::vector<std::string> backends();  ///< what this build runs: "serial", "openmp", "cuda", "hip"

@@ -5,6 +5,7 @@ Every mask is checked here in numpy, independently of tsenor.verify."""
 
 import os
 import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -200,6 +201,12 @@ class TestPruneProjectVerify:
         assert not tsenor.verify(np.stack([mask, broken]), "2:4")
 
 
+def read_only_mask():
+    out = np.zeros((16, 16), np.uint8)
+    out.setflags(write=False)
+    return out
+
+
 class TestErrors:
     def test_errors_are_python_exceptions(self):
         s = scores((16, 16))
@@ -210,20 +217,78 @@ class TestErrors:
             (TypeError, "DLPack", lambda: tsenor.mask(s.tolist(), "2:4")),
             (ValueError, "N:M", lambda: tsenor.mask(s, "2-4")),
             (ValueError, "0 < N < M", lambda: tsenor.mask(s, "4:4")),
-            (ValueError, "^M = 256 is outside 2..128", lambda: tsenor.mask(scores((256, 256)), "2:256")),
+            (ValueError, "N:M = 2:256 needs 0 < N < M <= 128", lambda: tsenor.mask(scores((256, 256)), "2:256")),
+            (ValueError, "^unknown method 'best'", lambda: tsenor.mask(s, "2:4", method="best")),
             (ValueError, r"shape \(18, 16\): rows and columns must be multiples of M = 4 \(zero_pad=True",
              lambda: tsenor.mask(scores((18, 16)), "2:4")),
             (ValueError, "NaN, infinite or negative", lambda: tsenor.mask(np.where(s > 0.5, np.nan, s), "2:4")),
             (ValueError, "NaN, infinite or negative", lambda: tsenor.mask(np.where(s > 0.5, np.inf, s), "2:4")),
             (ValueError, "NaN, infinite or negative", lambda: tsenor.mask(-s, "2:4")),
-            (ValueError, "unknown method", lambda: tsenor.mask(s, "2:4", method="best")),
             (ValueError, "shape of the input", lambda: tsenor.mask(s, "2:4", out=np.empty((8, 16), np.uint8))),
             (TypeError, "uint8 or bool", lambda: tsenor.mask(s, "2:4", out=np.empty((16, 16), np.float32))),
             (ValueError, "differs from the weight", lambda: tsenor.prune(s, "2:4", scores=scores((16, 8)))),
+            (TypeError, "DLPack", lambda: tsenor.prune(s, "2:4", scores=[[1.0]])),
+            (TypeError, "unexpected keyword", lambda: tsenor.prune(s, "2:4", retrun_mask=True)),
+            (ValueError, "rank", lambda: tsenor.mask(s, "2:4", out=np.empty((1, 16, 16), np.uint8))),
+            (ValueError, "share memory", lambda: tsenor.mask(
+                torch.from_numpy(s), "2:4", out=torch.zeros(1, 16, dtype=torch.uint8).expand(16, 16))),
+            (ValueError, "share memory", lambda: tsenor.prune(torch.randn(1, 16).expand(16, 16), "2:4", inplace=True)),
+            (ValueError, "overlaps the input", lambda: tsenor.project(s, "2:4", out=s[::-1])),
+            (TypeError, "read-only", lambda: tsenor.mask(s, "2:4", out=np.zeros((16, 16), np.uint8)[...].view()
+                                                        if False else read_only_mask())),
         ]
         for error, text, call in cases:
             with pytest.raises(error, match=text):
                 call()
+
+    def test_thread_limits_and_thread_that_started_kokkos(self):
+        # Each in a fresh process: Kokkos starts once per process.
+        code = ("import tsenor, numpy as np\n"
+                "try:\n    tsenor.mask(np.ones((4, 4), np.float32), '2:4')\n"
+                "except ValueError as e:\n    print('ValueError', e)\n")
+        out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, OMP_NUM_THREADS="600"),
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and "OMP_NUM_THREADS=600" in out.stdout, out
+        code = ("import tsenor\n"
+                "try:\n    tsenor.initialize(threads=600)\n"
+                "except ValueError as e:\n    print('ValueError', e)\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert out.returncode == 0 and "threads=600" in out.stdout, out
+        # Kokkos started by a thread that then ends; other threads (one may get its id) call at once.
+        code = ("import threading, numpy as np, tsenor\n"
+                "s = np.ones((256, 256), np.float32)\n"
+                "t = threading.Thread(target=tsenor.mask, args=(s, '8:16')); t.start(); t.join()\n"
+                "expected = tsenor.mask(s, '8:16')\n"
+                "errors = []\n"
+                "def work():\n"
+                "    try:\n"
+                "        for _ in range(10): assert (tsenor.mask(s, '8:16') == expected).all()\n"
+                "    except Exception as e: errors.append(repr(e))\n"
+                "ts = [threading.Thread(target=work) for _ in range(4)]\n"
+                "[x.start() for x in ts]; [x.join() for x in ts]\n"
+                "print('errors', errors)\n")
+        for _ in range(3):
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            assert out.returncode == 0 and "errors []" in out.stdout, out
+
+    def test_initialize_after_start_is_an_error(self):
+        tsenor.mask(scores((4, 4)), "2:4")
+        with pytest.raises(RuntimeError, match="already running"):
+            tsenor.initialize(threads=1)
+
+    def test_prune_inplace_follows_autograd(self):
+        layer = torch.nn.Linear(8, 8)
+        with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+            tsenor.prune(layer.weight, "2:4", inplace=True)
+        with torch.no_grad():
+            version = layer.weight._version
+            tsenor.prune(layer.weight, "2:4", inplace=True)
+        assert layer.weight._version > version and regular(layer.weight.detach().numpy() != 0, 2, 4)
+
+    def test_float_mask_with_other_values_does_not_verify(self):
+        mask = tsenor.mask(scores((8, 8)), "2:4").astype(np.float32)
+        mask[tuple(np.argwhere(mask == 0)[0])] = 0.5
+        assert not tsenor.verify(mask, "2:4")
 
     def test_nan_scores_leave_out_untouched(self):
         s = scores((16, 16))

@@ -19,13 +19,14 @@ on its device. Masks are the same bits as the ``tsenor`` command's on every back
 from __future__ import annotations
 
 import atexit as _atexit
+import operator as _operator
 import threading as _threading
 from dataclasses import dataclass as _dataclass
 
 from . import _ext
 
 __all__ = ["mask", "prune", "project", "verify", "sparsegpt", "alps", "parse_nm", "Summary", "Check", "LayerReport",
-           "initialize", "backends", "__version__"]
+           "initialize", "empty_cache", "backends", "__version__"]
 
 try:
     from importlib.metadata import version as _version
@@ -80,16 +81,30 @@ class Check:
     first_bad_tiles: tuple    #: up to 5 (matrix, tile_row, tile_col) of bad tiles
 
     def __bool__(self) -> bool:
-        return self.bad_tiles == 0
+        return self.bad_tiles == 0 and self.bad_values == 0
 
 
 def initialize(threads: int = 0, device: int = -1) -> None:
     """Starts Kokkos now instead of on first use: ``threads`` host threads (0: OpenMP's default,
-    OMP_NUM_THREADS), GPU ``device`` (-1: the device of the first GPU array). Kokkos is finalised at exit."""
+    OMP_NUM_THREADS; at most 512), GPU ``device`` (-1: the device of the first GPU array). Kokkos is
+    finalised at exit. Call it first (from the thread that will make most calls): once Kokkos runs, its
+    settings cannot change, and a second call raises RuntimeError.
+
+    Threads: Kokkos 3.4's OpenMP backend runs only on the thread that started it; calls from other
+    threads run on its Serial backend (one core, the same bits). Processes forked after a call inherit
+    a Kokkos they cannot use: start Kokkos in the child (or use the "spawn" start method)."""
     with _init_lock:
-        if not _ext.initialized():
-            _ext.initialize(int(threads), int(device))
-            _atexit.register(_ext.finalize)
+        if _ext.initialized():
+            raise RuntimeError("Kokkos is already running: tsenor.initialize() must come before the first call")
+        _ext.initialize(int(threads), int(device))
+        _atexit.register(_ext.finalize)
+
+
+def empty_cache() -> None:
+    """Frees the memory calls keep for the next one (workspaces, the buffer of converted scores) on every
+    backend, as torch.cuda.empty_cache does for torch's allocator."""
+    if _ext.initialized():
+        _ext.empty_cache()
 
 
 def backends() -> list:
@@ -98,13 +113,21 @@ def backends() -> list:
 
 
 def parse_nm(nm):
-    """(N, M) from "N:M" or (N, M); ValueError for anything else (the ranges are checked by the solver)."""
+    """(N, M) from "N:M" or (N, M); ValueError for anything else, and for 0 < N < M ≤ 128 not holding."""
+    pair = None
     if isinstance(nm, str):
-        parts = nm.split(":")
-        if len(parts) == 2 and all(p.isdigit() for p in parts):
-            return int(parts[0]), int(parts[1])
-    elif isinstance(nm, (tuple, list)) and len(nm) == 2 and all(isinstance(v, int) for v in nm):
-        return int(nm[0]), int(nm[1])
+        parts = nm.strip().split(":")
+        if len(parts) == 2 and all(p.strip().isascii() and p.strip().isdigit() for p in parts):
+            pair = int(parts[0]), int(parts[1])
+    elif isinstance(nm, (tuple, list)) and len(nm) == 2:
+        try:
+            pair = _operator.index(nm[0]), _operator.index(nm[1])
+        except TypeError:
+            pair = None
+    if pair is not None:
+        if not 0 < pair[0] < pair[1] <= 128:
+            raise ValueError(f"N:M = {pair[0]}:{pair[1]} needs 0 < N < M <= 128 (N counts the kept entries)")
+        return pair
     raise ValueError(f"nm must be 'N:M' (N kept per row and column of each M×M tile, e.g. '2:4') or (N, M), got {nm!r}")
 
 
@@ -183,6 +206,19 @@ def _finish(result, framework):
     return result
 
 
+def _call(function, *args):
+    """_ext.function(*args), with nanobind's "incompatible function arguments" made actionable."""
+    try:
+        return function(*args)
+    except TypeError as e:
+        if "incompatible function arguments" not in str(e):
+            raise
+        raise TypeError("tsenor reads dense arrays in host, CUDA or ROCm memory with a native-endian float16, "
+                        "bfloat16, float32 or float64 dtype, and writes into writable uint8/bool (masks) or "
+                        "same-dtype (prune, project) arrays; one of the arrays given is not such an array "
+                        "(read-only, sparse, a list, big-endian, 'meta', …), or a count is out of range") from None
+
+
 def _check_shape(x, m, zero_pad):
     shape = tuple(x.shape)
     if len(shape) in (2, 3) and not zero_pad and 2 <= m and (shape[-2] % m or shape[-1] % m):
@@ -205,7 +241,7 @@ def _solve(scores, nm, method, zero_pad, out, transform, tau, iterations, tolera
     if allocated:
         out = _empty(scores, framework, device_type, device_id, "uint8")
     stream = _stream(scores, framework, device_type, device_id)
-    s, backend = _ext.solve(scores, out, n, m, str(method), bool(zero_pad), float(tau or 0.0),
+    s, backend = _call(_ext.solve, scores, out, n, m, str(method), bool(zero_pad), float(tau or 0.0),
                             int(iterations or 0), float(tolerance), int(local_search_steps), transform, stream)
     if s.invalid_tiles:
         raise RuntimeError(f"{s.invalid_tiles} tiles came out not N-regular: a bug in tsenor, please report it")
@@ -252,33 +288,44 @@ def _apply(x, keep, out, info):
     allocated = out is None
     if allocated:
         out = _empty(x, framework, device_type, device_id)
-    _ext.apply(x, keep, out, stream)
+    _call(_ext.apply, x, keep, out, stream)
     return _finish(out, framework) if allocated else out
 
 
-def prune(weight, nm="2:4", scores=None, *, inplace=False, method="auto", zero_pad=False, return_mask=False,
-          return_summary=False, **solver):
+def prune(weight, nm="2:4", scores=None, *, inplace=False, out=None, method="auto", zero_pad=False,
+          return_mask=False, return_summary=False, tau=None, iterations=None, tolerance=1e-4, local_search_steps=8):
     """``weight ⊙ mask``: the weight with a transposable N:M mask applied (pruned entries +0).
 
     scores: None for |weight| (magnitude pruning), or an array of the weight's shape (e.g. Wanda's
-        |W|·‖X‖ per column). inplace: write into ``weight`` (torch, NumPy, CuPy) instead of a new array.
+        |W|·‖X‖ per column). inplace: write into ``weight`` (torch, NumPy, CuPy) instead of a new array;
+        out: an array of the weight's shape and dtype to write into instead.
     Other arguments as for :func:`mask`. Returns the pruned weight, then the mask and the summary when
     asked (in that order).
+
+    torch: with inplace=True the weight is changed by ``masked_fill_`` — autograd's rules apply (a leaf
+    that requires grad must be changed under ``torch.no_grad()``, e.g. ``prune(layer.weight, …)`` inside
+    it) and its version counter moves, so a graph that saved the old weight refuses to backpropagate. A
+    new pruned tensor (inplace=False) has no autograd history.
     """
-    if inplace and _framework(weight)[0] == "jax":
+    framework = _framework(weight)[0]
+    if inplace and framework == "jax":
         raise TypeError("JAX arrays are immutable: prune(..., inplace=False)")
-    if scores is None:
-        keep, summary, info = _solve(weight, nm, method, zero_pad, None, _ABSOLUTE, solver.get("tau"),
-                                     solver.get("iterations"), solver.get("tolerance", 1e-4),
-                                     solver.get("local_search_steps", 8))
-    else:
+    if inplace and out is not None:
+        raise ValueError("prune: inplace=True and out= exclude each other")
+    if scores is not None:
+        _framework(scores)
         if tuple(scores.shape) != tuple(weight.shape):
             raise ValueError(f"scores shape {tuple(scores.shape)} differs from the weight's {tuple(weight.shape)}")
-        keep, summary, info = _solve(scores, nm, method, zero_pad, None, _IDENTITY, solver.get("tau"),
-                                     solver.get("iterations"), solver.get("tolerance", 1e-4),
-                                     solver.get("local_search_steps", 8))
+    keep, summary, info = _solve(weight if scores is None else scores, nm, method, zero_pad, None,
+                                 _ABSOLUTE if scores is None else _IDENTITY, tau, iterations, tolerance,
+                                 local_search_steps)
+    if scores is not None:
         info = _framework(weight) + (info[3],)
-    pruned = _apply(weight, keep, weight if inplace else None, info)
+    if inplace and framework == "torch":
+        _call(_ext.check_writable, weight)  # torch only warns about broadcast views
+        pruned = weight.masked_fill_(keep == 0, 0)
+    else:
+        pruned = _apply(weight, keep, weight if inplace else out, info)
     extra = ((keep,) if return_mask else ()) + ((_summary(summary),) if return_summary else ())
     return (pruned,) + extra if extra else pruned
 
@@ -305,8 +352,8 @@ def verify(mask, nm="2:4", *, zero_pad=False) -> Check:
     if "float" in str(mask.dtype):  # torch.nn.utils.prune keeps float masks: 1.0 is kept, 0.0 pruned
         other_values = int(((mask != 0) & (mask != 1)).sum())
         mask = mask == 1
-    tiles, bad, bad_values, first = _ext.verify(mask, n, m, bool(zero_pad),
-                                                _stream(mask, framework, device_type, device_id))
+    tiles, bad, bad_values, first = _call(_ext.verify, mask, n, m, bool(zero_pad),
+                                          _stream(mask, framework, device_type, device_id))
     bad_values += other_values
     shape = tuple(mask.shape)
     rows, cols = shape[-2], shape[-1]
@@ -354,8 +401,8 @@ def _prune_layer(weight, H, nm, alps, pattern, mask, damp, block, method, inplac
     h = _c_order_copy(H, _framework(H)[0], "float64")
     keep = _empty(weight, framework, device_type, device_id, "uint8") if mask is None else \
         _c_order_copy(mask, _framework(mask)[0], "uint8")
-    error, masked_error, strips, iterations, rhos, changes, seconds = _ext.prune_layer(
-        w, h, keep, alps, n, m, str(method), pattern == "rows", float(damp), int(block), mask is not None,
+    error, masked_error, strips, iterations, rhos, changes, seconds = _call(
+        _ext.prune_layer, w, h, keep, alps, n, m, str(method), pattern == "rows", float(damp), int(block), mask is not None,
         float(rho), int(max_iterations), _stream(weight, framework, device_type, device_id))
     report = LayerReport(error=error, masked_error=masked_error, strips=strips, iterations=iterations,
                          rho=tuple(rhos), support_changes=tuple(changes), seconds=seconds)
