@@ -114,8 +114,7 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
   Kokkos::parallel_for(
       "tsenor::normalise", Range(exec, 0, size),
       KOKKOS_LAMBDA(std::int64_t k) { b0(k / cols, k % cols) = w(k / cols, k % cols) * scale(k % cols); });
-  exec.fence();  // Kokkos Kernels 3.4's gemm runs on the default instance
-  KokkosBlas::gemm("N", "N", Real(1), b0, h_normal, Real(0), target);
+  detail::gemm(exec, "N", "N", Real(1), b0, h_normal, Real(0), target);
   Kokkos::deep_copy(exec, b, b0);
   Workspace<Memory> workspace;
   Options projection = options.mask;
@@ -142,13 +141,11 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
           const std::int64_t i = k / cols, j = k % cols;
           scores(i, j) = target(i, j) - v(i, j) + r * d(i, j);
         });
-    exec.fence();
-    KokkosBlas::gemm("N", "N", Real(1), scores, q, Real(0), work);
+    detail::gemm(exec, "N", "N", Real(1), scores, q, Real(0), work);
     Kokkos::parallel_for(
         "tsenor::admm_scale", Range(exec, 0, size),
         KOKKOS_LAMBDA(std::int64_t k) { work(k / cols, k % cols) /= lambda(k % cols) + r; });
-    exec.fence();
-    KokkosBlas::gemm("N", "T", Real(1), work, q, Real(0), b);
+    detail::gemm(exec, "N", "T", Real(1), work, q, Real(0), b);
     // D = P(B + V/ρ); V += ρ(B − D).
     Kokkos::parallel_for(
         "tsenor::admm_z", Range(exec, 0, size), KOKKOS_LAMBDA(std::int64_t k) {
@@ -204,8 +201,7 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
   project(b, d);
   Matrix residual = scores, direction = v, product = work;
   Kokkos::View<double*, Memory> rr("tsenor::cg_rr", rows), pap("tsenor::cg_pap", rows);
-  exec.fence();
-  KokkosBlas::gemm("N", "N", Real(1), d, h_normal, Real(0), product);
+  detail::gemm(exec, "N", "N", Real(1), d, h_normal, Real(0), product);
   Kokkos::parallel_for(
       "tsenor::cg_start", Range(exec, 0, rows), KOKKOS_LAMBDA(std::int64_t i) {
         double sum = 0.0;
@@ -218,8 +214,7 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
         rr(i) = sum;
       });
   for (int step = 0; step < options.cg_iterations; ++step) {
-    exec.fence();
-    KokkosBlas::gemm("N", "N", Real(1), direction, h_normal, Real(0), product);
+    detail::gemm(exec, "N", "N", Real(1), direction, h_normal, Real(0), product);
     Kokkos::parallel_for(
         "tsenor::cg_step", Range(exec, 0, rows), KOKKOS_LAMBDA(std::int64_t i) {
           double curvature = 0.0;

@@ -33,11 +33,25 @@ namespace detail {
 template <class Real, class Memory>
 using Matrix = Kokkos::View<Real**, Kokkos::LayoutRight, Memory>;
 
+/// C = alpha·op(A)·op(B) + beta·C with Kokkos Kernels, on `exec` where Kokkos Kernels can (4.1 and
+/// later); Kokkos Kernels 3.4's gemm runs on the default instance, so `exec` is fenced first.
+template <class Exec, class A, class B, class C>
+void gemm(const Exec& exec, const char* op_a, const char* op_b, typename C::const_value_type alpha, const A& a,
+          const B& b, typename C::const_value_type beta, const C& c) {
+#if defined(KOKKOSKERNELS_VERSION) && KOKKOSKERNELS_VERSION >= 40100
+  KokkosBlas::gemm(exec, op_a, op_b, alpha, a, b, beta, c);
+#else
+  exec.fence();
+  KokkosBlas::gemm(op_a, op_b, alpha, a, b, beta, c);
+  typename C::execution_space().fence();
+#endif
+}
+
 // tr(D H Dᵀ) in double: E = D·H by GEMM, then Σ E ⊙ D in a fixed order per row and over rows.
 template <class Exec, class Real, class Memory>
 double quadratic_form(const Exec& exec, const Matrix<Real, Memory>& d, const Matrix<Real, Memory>& h,
                       const Matrix<Real, Memory>& scratch) {
-  KokkosBlas::gemm("N", "N", Real(1), d, h, Real(0), scratch);
+  gemm(exec, "N", "N", Real(1), d, h, Real(0), scratch);
   const std::int64_t rows = d.extent(0), cols = d.extent(1);
   Kokkos::View<double*, Memory> per_row(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::row_error"), rows);
   Kokkos::parallel_for(
@@ -64,20 +78,17 @@ void layer_errors(const Exec& exec, const Matrix<Real, Memory>& original, const 
                   const Matrix<Real, Memory>& product, LayerReport& report) {
   using Range = Kokkos::RangePolicy<Exec, Kokkos::IndexType<std::int64_t>>;
   const std::int64_t cols = w.extent(1), size = w.extent(0) * cols;
-  exec.fence();  // Kokkos Kernels 3.4's gemm runs on the default instance
   const double reference = quadratic_form(exec, original, h, product);
   Kokkos::parallel_for(
       "tsenor::reconstruction_difference", Range(exec, 0, size), KOKKOS_LAMBDA(std::int64_t k) {
         difference(k / cols, k % cols) = original(k / cols, k % cols) - w(k / cols, k % cols);
       });
-  exec.fence();
   report.error = reference > 0 ? quadratic_form(exec, difference, h, product) / reference : 0.0;
   Kokkos::parallel_for(
       "tsenor::masked_difference", Range(exec, 0, size), KOKKOS_LAMBDA(std::int64_t k) {
         const std::int64_t r = k / cols, c = k % cols;
         difference(r, c) = mask(r, c) ? Real(0) : original(r, c);
       });
-  exec.fence();
   report.masked_error = reference > 0 ? quadratic_form(exec, difference, h, product) / reference : 0.0;
 }
 

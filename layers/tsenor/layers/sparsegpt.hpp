@@ -145,8 +145,7 @@ LayerReport sparsegpt(const Exec& exec, const Kokkos::View<Real**, Kokkos::Layou
       auto e = Kokkos::subview(errors, Kokkos::ALL(), Span(0, i2 - i1));
       auto later = Kokkos::subview(w, Kokkos::ALL(), Span(i2, cols));
       auto hinv_block = Kokkos::subview(hinv, Span(i1, i2), Span(i2, cols));
-      exec.fence();  // Kokkos Kernels 3.4's gemm runs on the default instance
-      KokkosBlas::gemm("N", "N", Real(-1), e, hinv_block, Real(1), later);
+      detail::gemm(exec, "N", "N", Real(-1), e, hinv_block, Real(1), later);
     }
   }
 
