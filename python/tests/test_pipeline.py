@@ -1,0 +1,63 @@
+"""tsenor.pipeline: the sequential block-by-block pruning of a Hugging Face model (a tiny BERT built
+from a config: no download) with SparseGPT, ALPS, Wanda and magnitude."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import transformers
+
+import tsenor
+import tsenor.pipeline
+
+
+def tiny_bert():
+    torch.manual_seed(0)
+    config = transformers.BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=128, vocab_size=500)
+    return transformers.BertModel(config).eval()
+
+
+def batches(count, seed):
+    generator = torch.Generator().manual_seed(seed)
+    return [{"input_ids": torch.randint(0, 500, (4, 32), generator=generator)} for _ in range(count)]
+
+
+def output_error(model, pruned, data):
+    with torch.no_grad():
+        errors = [(pruned(**b).last_hidden_state - model(**b).last_hidden_state).norm() /
+                  model(**b).last_hidden_state.norm() for b in data]
+    return float(torch.stack(errors).mean())
+
+
+def test_every_linear_of_every_block_is_pruned_and_reconstruction_helps():
+    model = tiny_bert()
+    calibration, held_out = batches(8, 1), batches(2, 2)
+    errors = {}
+    for method in tsenor.pipeline.METHODS:
+        pruned = copy.deepcopy(model)
+        reports = tsenor.pipeline.prune_model(pruned, calibration, "2:4", method=method)
+        assert len(reports) == 2 * 6 and all(r["method"] == method for r in reports)
+        for block in pruned.encoder.layer:
+            for layer in block.modules():
+                if isinstance(layer, torch.nn.Linear):
+                    assert tsenor.verify((layer.weight != 0).to(torch.uint8), "2:4")
+        if method in ("sparsegpt", "alps"):
+            assert all(r["error"] <= r["masked_error"] for r in reports)
+        errors[method] = (output_error(model, pruned, held_out), float(np.mean([r["error"] for r in reports])))
+    # Reconstruction lowers both the layers' errors and the model's output error.
+    assert errors["alps"][1] <= errors["sparsegpt"][1] < errors["wanda"][1]
+    assert errors["sparsegpt"][0] < errors["magnitude"][0] and errors["alps"][0] < errors["magnitude"][0]
+
+
+def test_standard_pattern_and_errors():
+    model = tiny_bert()
+    reports = tsenor.pipeline.prune_model(model, batches(2, 3), "4:8", method="sparsegpt", pattern="rows")
+    weight = model.encoder.layer[0].intermediate.dense.weight
+    assert ((weight != 0).reshape(weight.shape[0], -1, 8).sum(dim=2) == 4).all()
+    assert all(r["error"] is not None for r in reports)
+    with pytest.raises(ValueError, match="method must be one of"):
+        tsenor.pipeline.prune_model(model, batches(1, 3), "2:4", method="obs")
+    with pytest.raises(ValueError, match="no calibration batch"):
+        tsenor.pipeline.prune_model(model, [], "2:4")
