@@ -18,13 +18,14 @@ want_python=0
 gpu=""
 case "${1:-}" in --cuda) gpu=cuda ;; --hip) gpu=hip ;; esac
 cache="${TSENOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tsenor}"
-# -fPIC: the Python extension links these static libraries into a shared module.
-prefix="$cache/kokkos-3.4.01-openmp-pic"
+# -fPIC: the Python extension links these static libraries into a shared module. OpenBLAS: Kokkos
+# Kernels' GEMM calls it on the host (the layer-wise methods), and it is Debian's LAPACK then too.
+prefix="$cache/kokkos-3.4.01-openmp-pic-openblas"
 log() { echo "[bootstrap] $*" >&2; }
 sudo_cmd() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
-for pkg in g++ cmake make dpkg-dev nlohmann-json3-dev liblapack-dev; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+for pkg in g++ cmake make dpkg-dev nlohmann-json3-dev libopenblas-dev; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
 if [ "$want_tests" = 1 ]; then
   for pkg in doctest-dev liblemon-dev python3 python3-pip libopenmpi-dev openmpi-bin; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
 fi
@@ -278,7 +279,8 @@ cmake --build "$work/kokkos-build" -j "$jobs" >&2
 cmake --install "$work/kokkos-build" >&2
 # Kokkos Kernels without explicit instantiations: tsenor only uses header templates.
 cmake -S "$packages/kokkos-kernels" -B "$work/kk-build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
-  -DKokkos_ROOT="$prefix" -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DKokkosKernels_INST_DOUBLE=OFF -DKokkosKernels_INST_ORDINAL_INT=OFF \
+  -DKokkos_ROOT="$prefix" -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DKokkosKernels_ENABLE_TPL_BLAS=ON \
+  -DKokkosKernels_INST_DOUBLE=OFF -DKokkosKernels_INST_ORDINAL_INT=OFF \
   -DKokkosKernels_INST_OFFSET_INT=OFF -DKokkosKernels_INST_OFFSET_SIZE_T=OFF -DKokkosKernels_INST_LAYOUTLEFT=OFF \
   -DKokkosKernels_INST_LAYOUTRIGHT=OFF -DKokkosKernels_ENABLE_TESTS=OFF >&2
 cmake --build "$work/kk-build" -j "$jobs" >&2

@@ -248,7 +248,7 @@ NB_MODULE(_ext, m) {
       "prune_layer",
       [](const OutArray& w, const AnyArray& h, const OutArray& mask, bool alps, int n, int m_,
          const std::string& method, bool rows_pattern, double damp, int block, bool fixed_mask, double rho,
-         int max_iterations, std::uintptr_t stream) {
+         int max_iterations, bool report_errors, std::uintptr_t stream) {
         const Array weights = describe(w, "weight", false), gram = describe(h, "H", false),
                     keep = describe(mask, "mask", true);
         require_same(weights, keep, "mask");
@@ -268,13 +268,14 @@ NB_MODULE(_ext, m) {
         args.fixed_mask = fixed_mask;
         args.rho = rho;
         args.max_iterations = max_iterations;
+        args.report_errors = report_errors;
         nb::gil_scoped_release release;
         const LayerResult r = prune_layer(weights, gram, keep, args, stream);
         return std::make_tuple(r.error, r.masked_error, r.strips, r.iterations, r.rho, r.support_changes, r.seconds);
       },
       nb::arg("w"), nb::arg("h"), nb::arg("mask"), nb::arg("alps"), nb::arg("n"), nb::arg("m"), nb::arg("method"),
       nb::arg("rows_pattern"), nb::arg("damp"), nb::arg("block"), nb::arg("fixed_mask"), nb::arg("rho"),
-      nb::arg("max_iterations"), nb::arg("stream"));
+      nb::arg("max_iterations"), nb::arg("report_errors"), nb::arg("stream"));
   m.def("has_layers", &has_layers);
 
   m.def("initialize", &initialize, nb::arg("threads") = 0, nb::arg("device") = -1);

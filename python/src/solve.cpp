@@ -298,6 +298,7 @@ LayerResult prune_layer(const Array& w, const Array& h, const Array& mask, const
         o.damp = args.damp;
         o.rho = args.rho;
         o.max_iterations = args.max_iterations;
+        o.report_errors = args.report_errors;
         r = layers::alps<Exec, Real>(exec, weights, gram, keep, o);
       } else {
         layers::SparseGPTOptions o;
@@ -306,6 +307,7 @@ LayerResult prune_layer(const Array& w, const Array& h, const Array& mask, const
         o.damp = args.damp;
         o.block = args.block;
         o.fixed_mask = args.fixed_mask;
+        o.report_errors = args.report_errors;
         r = layers::sparsegpt<Exec, Real>(exec, weights, gram, keep, o);
       }
       return LayerResult{r.error, r.masked_error, r.seconds, r.strips, r.iterations, r.rho, r.support_changes};

@@ -60,6 +60,7 @@ struct LayerArgs {
   bool fixed_mask = false;  ///< SparseGPT
   double rho = 0.1;         ///< ALPS
   int max_iterations = 300;  ///< ALPS
+  bool report_errors = true;
 };
 struct LayerResult {
   double error = 0.0, masked_error = 0.0, seconds = 0.0;

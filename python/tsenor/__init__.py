@@ -387,7 +387,8 @@ def _c_order_copy(x, framework, dtype):
     return numpy.array(x, dtype=dtype, order="C", copy=True)
 
 
-def _prune_layer(weight, H, nm, alps, pattern, mask, damp, block, method, inplace, rho, max_iterations):
+def _prune_layer(weight, H, nm, alps, pattern, mask, damp, block, method, inplace, rho, max_iterations,
+                 report_errors):
     if not _ext.has_layers():
         raise RuntimeError("this build of tsenor has no SparseGPT or ALPS: they need Kokkos Kernels and LAPACK")
     if pattern not in ("transposable", "rows"):
@@ -403,7 +404,7 @@ def _prune_layer(weight, H, nm, alps, pattern, mask, damp, block, method, inplac
         _c_order_copy(mask, _framework(mask)[0], "uint8")
     error, masked_error, strips, iterations, rhos, changes, seconds = _call(
         _ext.prune_layer, w, h, keep, alps, n, m, str(method), pattern == "rows", float(damp), int(block), mask is not None,
-        float(rho), int(max_iterations), _stream(weight, framework, device_type, device_id))
+        float(rho), int(max_iterations), bool(report_errors), _stream(weight, framework, device_type, device_id))
     report = LayerReport(error=error, masked_error=masked_error, strips=strips, iterations=iterations,
                          rho=tuple(rhos), support_changes=tuple(changes), seconds=seconds)
     if str(w.dtype) != str(weight.dtype):
@@ -418,7 +419,7 @@ def _prune_layer(weight, H, nm, alps, pattern, mask, damp, block, method, inplac
 
 
 def sparsegpt(weight, H, nm="2:4", *, pattern="transposable", mask=None, damp=0.01, block=128, method="auto",
-              inplace=False):
+              inplace=False, report_errors=True):
     """SparseGPT on one linear layer, with transposable N:M masks (or pattern="rows": the standard N:M,
     N kept of every M consecutive weights of a row).
 
@@ -427,19 +428,21 @@ def sparsegpt(weight, H, nm="2:4", *, pattern="transposable", mask=None, damp=0.
     from the exact solver on w²/[H⁻¹]ⱼⱼ², then the kept weights are updated (optimal brain surgeon) to
     reconstruct the outputs. mask: a given mask (uint8/bool) to keep — only the weights are reconstructed.
     damp: fraction of mean(diag H) added to its diagonal; block: columns per lazy update (multiple of M).
+    report_errors=False skips the report's errors (three GEMMs of the layer's size; they are then 0).
 
     Returns (Ŵ in the weight's dtype — the weight itself with inplace=True —, the uint8 mask, a
     :class:`LayerReport`). Needs a build with tsenor::layers (Kokkos Kernels and LAPACK): the CPU build
     of the README has it. The reconstruction runs in float32 for float32/16-bit weights, float64 for float64.
     """
-    return _prune_layer(weight, H, nm, False, pattern, mask, damp, block, method, inplace, 0.1, 0)
+    return _prune_layer(weight, H, nm, False, pattern, mask, damp, block, method, inplace, 0.1, 0, report_errors)
 
 
 def alps(weight, H, nm="2:4", *, pattern="transposable", damp=0.01, rho=0.1, max_iterations=300, method="auto",
-         inplace=False):
+         inplace=False, report_errors=True):
     """ALPS on one linear layer, with transposable N:M masks (or pattern="rows"): ADMM whose projection
     keeps, per tile, the entries with the largest sum of squares (tsenor's exact solver), the reference's
     ρ schedule (starting at ``rho``) and stopping rule, then conjugate gradients on the final support.
     Arguments and result as for :func:`sparsegpt`; the report has the iterations and the ρ history.
     """
-    return _prune_layer(weight, H, nm, True, pattern, None, damp, 128, method, inplace, rho, max_iterations)
+    return _prune_layer(weight, H, nm, True, pattern, None, damp, 128, method, inplace, rho, max_iterations,
+                        report_errors)

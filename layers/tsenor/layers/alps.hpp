@@ -3,7 +3,8 @@
 // tsenor's exact solver on the squared iterate (per tile, the entries maximising Σ Z²; ties broken in
 // one fixed order, so the ρ rule sees no spurious support changes); the reference's ρ schedule and
 // stopping rule (mazumder-lab/ALPS, ALPS_admm), then conjugate gradients on the final support.
-// (H + ρI)⁻¹ comes from one eigendecomposition H = Q Λ Qᵀ (LAPACK): each iteration is two GEMMs.
+// (H + ρI)⁻¹ = Q diag(1/(λ+ρ)) Qᵀ from one eigendecomposition H = Q Λ Qᵀ (LAPACK), formed again
+// (one GEMM) when ρ changes: each iteration is one GEMM, as the reference.
 #pragma once
 
 #include <KokkosBlas3_gemm.hpp>
@@ -29,6 +30,7 @@ struct AlpsOptions {
   int update_every = 3;                    ///< ρ update period (iterations)
   int switch_iteration = 30;               ///< from here on, stop when the support settles
   int cg_iterations = 10;                  ///< conjugate-gradient steps on the final support
+  bool report_errors = true;               ///< compute LayerReport::error and ::masked_error (3 GEMMs)
 };
 
 /// Prunes `w` (rows × cols, float or double, LayoutRight, in the execution space's memory) in place
@@ -36,6 +38,22 @@ struct AlpsOptions {
 /// be a multiple of M, and rows too for the transposable pattern. The report holds the ρ after each
 /// update and the support changes that chose it. The ρ rule needs the support change on the host: one
 /// synchronisation every `update_every` iterations; everything else stays on `exec`.
+namespace detail {
+
+/// inverse = Q diag(1/(λ + ρ)) Qᵀ = (H' + ρI)⁻¹ for H' = Q diag(λ) Qᵀ; q_scaled is scratch.
+template <class Exec, class Real, class Memory>
+void shifted_inverse(const Exec& exec, const Matrix<Real, Memory>& q, const Kokkos::View<Real*, Memory>& lambda,
+                     double rho, const Matrix<Real, Memory>& q_scaled, const Matrix<Real, Memory>& inverse) {
+  const std::int64_t cols = q.extent(0);
+  const Real r = static_cast<Real>(rho);
+  Kokkos::parallel_for(
+      "tsenor::scale_eigenvectors", entries(exec, cols, cols),
+      KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { q_scaled(i, j) = q(i, j) / (lambda(j) + r); });
+  gemm(exec, "N", "T", Real(1), q_scaled, q, Real(0), inverse);
+}
+
+}  // namespace detail
+
 template <class Exec, class Real>
 LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRight, typename Exec::memory_space>& w,
                  const Kokkos::View<const double**, Kokkos::LayoutRight, typename Exec::memory_space>& h,
@@ -47,7 +65,7 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
   using Matrix = detail::Matrix<Real, Memory>;
   const compat::ScopedRegion region("tsenor::layers::alps");
   Kokkos::Timer timer;
-  const std::int64_t rows = w.extent(0), cols = w.extent(1), size = rows * cols;
+  const std::int64_t rows = w.extent(0), cols = w.extent(1);
   const int n = options.mask.n, m = options.mask.m;
   const std::string f = "tsenor::layers::alps: ";
   TSENOR_REQUIRE(m >= 2 && m <= 128 && n > 0 && n < m,
@@ -102,6 +120,11 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
     Kokkos::deep_copy(exec, scale, scale_mirror);
   }
 
+  // (H' + ρI)⁻¹ = (Q diag(1/(λ+ρ))) Qᵀ, formed for each ρ.
+  Matrix inverse(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::inverse"), cols, cols);
+  Matrix q_scaled(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::q_scaled"), cols, cols);
+  auto form_inverse = [&](double rho_now) { detail::shifted_inverse(exec, q, lambda, rho_now, q_scaled, inverse); };
+
   // Device: B = W ⊙ norm (the normalised weights, rows × cols), YtX = B₀ H', the ADMM state.
   Matrix original(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::w0"), rows, cols);
   Kokkos::deep_copy(exec, original, w);
@@ -112,8 +135,8 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
   Matrix scores(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scores"), rows, cols);
   Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory> previous("tsenor::previous_mask", rows, cols);
   Kokkos::parallel_for(
-      "tsenor::normalise", Range(exec, 0, size),
-      KOKKOS_LAMBDA(std::int64_t k) { b0(k / cols, k % cols) = w(k / cols, k % cols) * scale(k % cols); });
+      "tsenor::normalise", detail::entries(exec, rows, cols),
+      KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { b0(i, j) = w(i, j) * scale(j); });
   detail::gemm(exec, "N", "N", Real(1), b0, h_normal, Real(0), target);
   Kokkos::deep_copy(exec, b, b0);
   Workspace<Memory> workspace;
@@ -128,43 +151,34 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
   Kokkos::deep_copy(exec, d0, d);
   Kokkos::deep_copy(exec, previous, mask);
 
-  const double kept = static_cast<double>(size) * n / m;
+  const double kept = static_cast<double>(rows) * cols * n / m;
   double rho = options.rho;
   bool rho_grew = false;
   LayerReport report;
+  form_inverse(rho);
   for (int iteration = 0; iteration < options.max_iterations; ++iteration) {
     report.iterations = iteration + 1;
-    // B = (YtX − V + ρD) (H' + ρI)⁻¹ = ((YtX − V + ρD) Q) diag(1/(λ + ρ)) Qᵀ.
+    // B = (YtX − V + ρD) (H' + ρI)⁻¹.
     const Real r = static_cast<Real>(rho);
     Kokkos::parallel_for(
-        "tsenor::admm_rhs", Range(exec, 0, size), KOKKOS_LAMBDA(std::int64_t k) {
-          const std::int64_t i = k / cols, j = k % cols;
-          scores(i, j) = target(i, j) - v(i, j) + r * d(i, j);
-        });
-    detail::gemm(exec, "N", "N", Real(1), scores, q, Real(0), work);
-    Kokkos::parallel_for(
-        "tsenor::admm_scale", Range(exec, 0, size),
-        KOKKOS_LAMBDA(std::int64_t k) { work(k / cols, k % cols) /= lambda(k % cols) + r; });
-    detail::gemm(exec, "N", "T", Real(1), work, q, Real(0), b);
+        "tsenor::admm_rhs", detail::entries(exec, rows, cols),
+        KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { scores(i, j) = target(i, j) - v(i, j) + r * d(i, j); });
+    detail::gemm(exec, "N", "N", Real(1), scores, inverse, Real(0), b);
     // D = P(B + V/ρ); V += ρ(B − D).
     Kokkos::parallel_for(
-        "tsenor::admm_z", Range(exec, 0, size), KOKKOS_LAMBDA(std::int64_t k) {
-          const std::int64_t i = k / cols, j = k % cols;
-          work(i, j) = b(i, j) + v(i, j) / r;
-        });
+        "tsenor::admm_z", detail::entries(exec, rows, cols),
+        KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { work(i, j) = b(i, j) + v(i, j) / r; });
     project(work, d);
     Kokkos::parallel_for(
-        "tsenor::admm_dual", Range(exec, 0, size), KOKKOS_LAMBDA(std::int64_t k) {
-          const std::int64_t i = k / cols, j = k % cols;
-          v(i, j) += r * (b(i, j) - d(i, j));
-        });
+        "tsenor::admm_dual", detail::entries(exec, rows, cols),
+        KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { v(i, j) += r * (b(i, j) - d(i, j)); });
     if ((iteration + 1) % options.update_every != 0) continue;
     // The ρ rule of the reference, on the number of entries whose support changed.
     std::int64_t changed = 0;
     Kokkos::parallel_reduce(
-        "tsenor::support_change", Range(exec, 0, size),
-        KOKKOS_LAMBDA(std::int64_t k, std::int64_t & count) {
-          count += mask(k / cols, k % cols) != previous(k / cols, k % cols) ? 1 : 0;
+        "tsenor::support_change", detail::entries(exec, rows, cols),
+        KOKKOS_LAMBDA(std::int64_t i, std::int64_t j, std::int64_t & count) {
+          count += mask(i, j) != previous(i, j) ? 1 : 0;
         },
         changed);
     const double share = static_cast<double>(changed) / kept;
@@ -193,6 +207,7 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
     rho = rho > 1e6 ? 1e6 : rho;
     report.rho.push_back(rho);
     report.support_changes.push_back(changed);
+    form_inverse(rho);
     if (stop || (iteration >= options.switch_iteration && share < 0.0003)) break;
   }
 
@@ -235,14 +250,17 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
   }
   // Back to the weights: Ŵ = D / norm.
   Kokkos::parallel_for(
-      "tsenor::denormalise", Range(exec, 0, size),
-      KOKKOS_LAMBDA(std::int64_t k) { w(k / cols, k % cols) = d(k / cols, k % cols) / scale(k % cols); });
+      "tsenor::denormalise", detail::entries(exec, rows, cols),
+      KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { w(i, j) = d(i, j) / scale(j); });
 
-  Matrix h_real(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::h"), cols, cols);
-  Kokkos::parallel_for(
-      "tsenor::copy_h", Range(exec, 0, cols * cols),
-      KOKKOS_LAMBDA(std::int64_t k) { h_real(k / cols, k % cols) = static_cast<Real>(h(k / cols, k % cols)); });
-  detail::layer_errors(exec, original, Matrix(w), mask, h_real, scores, work, report);
+  if (options.report_errors) {
+    Matrix h_real(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::h"), cols, cols);
+    Kokkos::parallel_for(
+        "tsenor::copy_h", detail::entries(exec, cols, cols),
+        KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { h_real(i, j) = static_cast<Real>(h(i, j)); });
+    detail::layer_errors(exec, original, Matrix(w), mask, h_real, scores, work, report);
+  }
+  exec.fence();
   report.seconds = timer.seconds();
   return report;
 }

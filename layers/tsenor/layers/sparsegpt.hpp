@@ -26,6 +26,7 @@ struct SparseGPTOptions {
   double damp = 0.01;                    ///< added to H's diagonal: damp × mean(diag H), as the reference
   int block = 128;                       ///< columns per lazy-update block (a multiple of M)
   bool fixed_mask = false;               ///< keep the given mask; only reconstruct the weights
+  bool report_errors = true;             ///< compute LayerReport::error and ::masked_error (3 GEMMs)
 };
 
 /// Prunes `w` (rows × cols, float or double, LayoutRight, in the execution space's memory) in place
@@ -63,13 +64,17 @@ LayerReport sparsegpt(const Exec& exec, const Kokkos::View<Real**, Kokkos::Layou
                  f + "block = " + std::to_string(options.block) + " must be a positive multiple of M");
   TSENOR_REQUIRE(options.damp >= 0.0 && std::isfinite(options.damp), f + "damp must be finite and >= 0");
 
-  // The undamped H in Real for the errors, W's original values, and H⁻¹'s factor.
-  detail::Matrix<Real, Memory> h_real(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::h"), cols, cols);
-  detail::Matrix<Real, Memory> original(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::w0"), rows, cols);
-  Kokkos::parallel_for(
-      "tsenor::copy_h", Range(exec, 0, cols * cols),
-      KOKKOS_LAMBDA(std::int64_t k) { h_real(k / cols, k % cols) = static_cast<Real>(h(k / cols, k % cols)); });
-  Kokkos::deep_copy(exec, original, w);
+  // For the errors: the undamped H in Real and W's original values.
+  detail::Matrix<Real, Memory> h_real, original;
+  if (options.report_errors) {
+    h_real = detail::Matrix<Real, Memory>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::h"), cols, cols);
+    original = detail::Matrix<Real, Memory>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::w0"), rows, cols);
+    const auto real_h = h_real;
+    Kokkos::parallel_for(
+        "tsenor::copy_h", detail::entries(exec, cols, cols),
+        KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { real_h(i, j) = static_cast<Real>(h(i, j)); });
+    Kokkos::deep_copy(exec, original, w);
+  }
 
   // Damping and dead inputs (a zero diagonal: the input is always 0, its weights are pruned), then
   // the factor of H⁻¹ on the host (LAPACK), one round trip per layer.
@@ -97,8 +102,8 @@ LayerReport sparsegpt(const Exec& exec, const Kokkos::View<Real**, Kokkos::Layou
   }
   const auto dead = Kokkos::create_mirror_view_and_copy(Memory(), dead_host);
   Kokkos::parallel_for(
-      "tsenor::dead_inputs", Range(exec, 0, rows * cols), KOKKOS_LAMBDA(std::int64_t k) {
-        if (dead(k % cols)) w(k / cols, k % cols) = Real(0);
+      "tsenor::dead_inputs", detail::entries(exec, rows, cols), KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) {
+        if (dead(j)) w(i, j) = Real(0);
       });
 
   const std::int64_t block = options.block;
@@ -116,10 +121,9 @@ LayerReport sparsegpt(const Exec& exec, const Kokkos::View<Real**, Kokkos::Layou
       if (!options.fixed_mask) {
         // The strip's scores from the current (already updated) weights: w² / [H⁻¹]ⱼⱼ².
         Kokkos::parallel_for(
-            "tsenor::strip_scores", Range(exec, 0, rows * m), KOKKOS_LAMBDA(std::int64_t k) {
-              const std::int64_t r = k / m, j = j0 + k % m;
-              const Real d = hinv(j, j);
-              scores(r, k % m) = w(r, j) * w(r, j) / (d * d);
+            "tsenor::strip_scores", detail::entries(exec, rows, m), KOKKOS_LAMBDA(std::int64_t r, std::int64_t c) {
+              const Real d = hinv(j0 + c, j0 + c);
+              scores(r, c) = w(r, j0 + c) * w(r, j0 + c) / (d * d);
             });
         auto strip_mask = Kokkos::subview(mask, Kokkos::ALL(), Span(j0, j0 + m));
         if (options.pattern == Pattern::transposable)
@@ -149,10 +153,12 @@ LayerReport sparsegpt(const Exec& exec, const Kokkos::View<Real**, Kokkos::Layou
     }
   }
 
-  // Errors with the undamped H: reconstructed, and the same mask without reconstruction.
-  detail::Matrix<Real, Memory> difference(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::dw"), rows, cols);
-  detail::Matrix<Real, Memory> product(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::dwh"), rows, cols);
-  detail::layer_errors(exec, original, detail::Matrix<Real, Memory>(w), mask, h_real, difference, product, report);
+  if (options.report_errors) {  // with the undamped H: reconstructed, and the same mask without reconstruction
+    detail::Matrix<Real, Memory> difference(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::dw"), rows, cols);
+    detail::Matrix<Real, Memory> product(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::dwh"), rows, cols);
+    detail::layer_errors(exec, original, detail::Matrix<Real, Memory>(w), mask, h_real, difference, product, report);
+  }
+  exec.fence();
   report.seconds = timer.seconds();
   return report;
 }
