@@ -112,12 +112,12 @@ def check_cuda(cli, records):
     bad = torch.rand(64, 64, device=dev)
     bad[3, 5] = float("nan")
     before = bad.clone()
-    for call, text in ((lambda: tsenor.mask(bad, "2:4"), "NaN"), (lambda: tsenor.mask(before, "4:2"), "N = 4")):
+    for call, text in ((lambda: tsenor.mask(bad, "2:4"), "NaN"), (lambda: tsenor.mask(before, "4:2"), "N:M = 4:2")):
         try:
             call()
             raise AssertionError("no error")
         except ValueError as e:
-            assert text in str(e) or "NaN" in str(e), e
+            assert text in str(e), e
     assert torch.equal(bad.isnan(), before.isnan()) and torch.equal(bad.nan_to_num(), before.nan_to_num())
     pruned = tsenor.prune(torch.randn(128, 128, device=dev, dtype=torch.bfloat16), "2:4")
     assert pruned.device == dev and tsenor.verify((pruned != 0).to(torch.uint8), "2:4")

@@ -68,15 +68,7 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
   const std::int64_t rows = w.extent(0), cols = w.extent(1);
   const int n = options.mask.n, m = options.mask.m;
   const std::string f = "tsenor::layers::alps: ";
-  TSENOR_REQUIRE(m >= 2 && m <= 128 && n > 0 && n < m,
-                 f + "N:M = " + std::to_string(n) + ":" + std::to_string(m) + " needs 0 < N < M <= 128");
-  TSENOR_REQUIRE(h.extent(0) == static_cast<std::size_t>(cols) && h.extent(1) == static_cast<std::size_t>(cols),
-                 f + "H must be cols x cols (" + std::to_string(cols) + ")");
-  TSENOR_REQUIRE(mask.extent(0) == w.extent(0) && mask.extent(1) == w.extent(1), f + "mask must have W's shape");
-  TSENOR_REQUIRE(cols % m == 0, f + std::to_string(cols) + " columns are not a multiple of M = " + std::to_string(m));
-  TSENOR_REQUIRE(options.pattern == Pattern::rows || rows % m == 0,
-                 f + std::to_string(rows) + " rows are not a multiple of M = " + std::to_string(m) +
-                     " (the transposable pattern tiles rows too)");
+  detail::check_layer(f, rows, cols, h.extent(0), h.extent(1), mask.extent(0), mask.extent(1), n, m, options.pattern);
   TSENOR_REQUIRE(options.rho > 0 && options.update_every > 0 && options.max_iterations >= 0 &&
                      options.cg_iterations >= 0 && options.damp >= 0.0,
                  f + "rho and update_every must be positive; damp and the iteration counts not negative");

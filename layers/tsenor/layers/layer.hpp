@@ -5,6 +5,7 @@
 #include <KokkosBlas3_gemm.hpp>
 #include <Kokkos_Core.hpp>
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,22 @@ namespace detail {
 
 template <class Real, class Memory>
 using Matrix = Kokkos::View<Real**, Kokkos::LayoutRight, Memory>;
+
+/// The checks every layer method makes of W (rows × cols), H and the mask; `f` starts the messages.
+inline void check_layer(const std::string& f, std::int64_t rows, std::int64_t cols, std::size_t h_rows,
+                        std::size_t h_cols, std::size_t mask_rows, std::size_t mask_cols, int n, int m,
+                        Pattern pattern) {
+  TSENOR_REQUIRE(m >= 2 && m <= 128 && n > 0 && n < m,
+                 f + "N:M = " + std::to_string(n) + ":" + std::to_string(m) + " needs 0 < N < M <= 128");
+  TSENOR_REQUIRE(h_rows == static_cast<std::size_t>(cols) && h_cols == static_cast<std::size_t>(cols),
+                 f + "H must be cols x cols (" + std::to_string(cols) + ")");
+  TSENOR_REQUIRE(mask_rows == static_cast<std::size_t>(rows) && mask_cols == static_cast<std::size_t>(cols),
+                 f + "mask must have W's shape");
+  TSENOR_REQUIRE(cols % m == 0, f + std::to_string(cols) + " columns are not a multiple of M = " + std::to_string(m));
+  TSENOR_REQUIRE(pattern == Pattern::rows || rows % m == 0,
+                 f + std::to_string(rows) + " rows are not a multiple of M = " + std::to_string(m) +
+                     " (the transposable pattern tiles rows too)");
+}
 
 /// Every (row, column) of a rows × cols matrix in one 2-D launch (no index division per entry:
 /// measured 2.5× slower element kernels with k / cols, k % cols on the CPU).
