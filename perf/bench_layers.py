@@ -83,7 +83,7 @@ def main():
                           "pytorch_error": error(w, w_theirs.to(w.dtype), h),
                           "tsenor_valid": bool(tsenor.verify(keep_ours, nm)),
                           "pytorch_valid": bool(tsenor.verify(keep_theirs.to(torch.uint8), nm)),
-                          "iterations": report.iterations, "masks_equal": bool(torch.equal(keep_ours.bool(),
+                          "iterations": report.iterations, "masks_equal": bool(torch.equal(keep_ours.bool().cpu(),
                                                                                              keep_theirs.cpu()))}
                 records.append(record)
                 print(json.dumps(record), file=sys.stderr, flush=True)
