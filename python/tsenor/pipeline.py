@@ -130,7 +130,9 @@ def prune_model(model, calibration, nm="2:4", *, method="sparsegpt", pattern="tr
             original = w.detach().clone()
             if method in ("sparsegpt", "alps"):
                 run = tsenor.sparsegpt if method == "sparsegpt" else tsenor.alps
-                w_hat, keep, report = run(original.cpu(), h.cpu(), nm, pattern=pattern, damp=damp)
+                # On the weight's device where this build runs it, else on the CPU.
+                device = w.device if w.device.type == "cpu" or w.device.type in tsenor.backends() else "cpu"
+                w_hat, keep, report = run(original.to(device), h.to(device), nm, pattern=pattern, damp=damp)
                 w.copy_(w_hat.to(w.device, w.dtype))
                 error, masked_error = report.error, report.masked_error
             else:

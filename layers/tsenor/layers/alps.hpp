@@ -118,8 +118,11 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
   auto form_inverse = [&](double rho_now) { detail::shifted_inverse(exec, q, lambda, rho_now, q_scaled, inverse); };
 
   // Device: B = W ⊙ norm (the normalised weights, rows × cols), YtX = B₀ H', the ADMM state.
-  Matrix original(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::w0"), rows, cols);
-  Kokkos::deep_copy(exec, original, w);
+  Matrix original;  // W itself, for the errors only
+  if (options.report_errors) {
+    original = Matrix(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::w0"), rows, cols);
+    Kokkos::deep_copy(exec, original, w);
+  }
   Matrix b0(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::b0"), rows, cols);
   Matrix b("tsenor::b", rows, cols), v("tsenor::v", rows, cols), d("tsenor::d", rows, cols), d0("tsenor::d0", rows, cols);
   Matrix target(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::ytx"), rows, cols);
