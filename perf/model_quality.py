@@ -4,7 +4,8 @@ magnitude, Wanda, SparseGPT and ALPS (tsenor.pipeline's sequential pipeline, one
 
   perf/model_quality.py --model minilm|mpnet|smollm2 [--patterns 2:4,4:8,8:16,16:32]
       [--methods magnitude,wanda,sparsegpt,alps] [--masks rows,exact,entropic] [--device cpu|cuda]
-      [--calibration 32] [--heldout 128] [--seq-len 128] [--cache DIR] [--out PREFIX]
+      [--calibration 32] [--heldout 128] [--seq-len 128] [--cache DIR] [--out PREFIX] [--resume]
+  perf/model_quality.py --render PREFIX.json    (the table and the plot again, from a run's JSON)
 
 Cells: the dense model, then every pattern × method × mask, where the mask is "rows" (standard N:M,
 N of every M consecutive weights of a row), "exact" (transposable N:M from tsenor's exact solver) or
@@ -27,7 +28,10 @@ reconstruction error ‖(W − Ŵ)X‖²/‖WX‖² on the calibration inputs an
 
 Writes PREFIX.json (every cell, the command, versions, machine, git revision, the files read and their
 SHA-256), PREFIX.md (the table) and PREFIX.svg (the metric against the pattern, one line per method and
-mask); PREFIX defaults to perf/results/<model>-quality. Progress goes to stderr.
+mask) — with the claim of the TSENOR paper checked per method (transposable 16:32 close to standard
+16:32, and better than standard 2:4) when the grid has those cells; PREFIX defaults to
+perf/results/<model>-quality. Progress goes to stderr; the JSON is rewritten after every cell, and
+--resume keeps the cells of PREFIX.json (a run with the same settings) and runs only the others.
 """
 import argparse
 import copy
@@ -57,6 +61,7 @@ import tsenor  # noqa: E402
 import tsenor.pipeline  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+METHODS = ("magnitude", "wanda", "sparsegpt", "alps")  # tsenor.pipeline.METHODS, cheapest first
 MASKS = {"rows": ("rows", "auto"), "exact": ("transposable", "exact"), "entropic": ("transposable", "entropic")}
 MASK_NAMES = {"rows": "standard", "exact": "transposable (exact)", "entropic": "transposable (entropic)"}
 
@@ -281,12 +286,12 @@ class Evaluator:
 def run_cell(model, dense_state, calibration, evaluate, nm, method, mask, device):
     model.load_state_dict(dense_state)
     pattern, mask_method = MASKS[mask]
-    if device == "cuda":
+    if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
     reports = tsenor.pipeline.prune_model(model, calibration, nm, method=method, pattern=pattern,
                                           mask_method=mask_method)
-    if device == "cuda":
+    if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     pruned = [r for r in reports if r["error"] is not None]
@@ -299,13 +304,36 @@ def run_cell(model, dense_state, calibration, evaluate, nm, method, mask, device
             "pipeline_s": seconds, "eval_s": time.perf_counter() - start}
 
 
+def claim(result, metric, higher_is_better):
+    """The paper's claim per method, from the cells: transposable 16:32 close to standard 16:32 and better
+    than standard 2:4. Lines of a Markdown table (none when the grid lacks those cells)."""
+    cell = {(c["nm"], c["method"], c["mask"]): c[metric] for c in result["cells"]}
+    better = (lambda a, b: a > b) if higher_is_better else (lambda a, b: a < b)
+    lines = []
+    for method in dict.fromkeys(c["method"] for c in result["cells"] if c["method"] != "dense"):
+        s24, s1632 = cell.get(("2:4", method, "rows")), cell.get(("16:32", method, "rows"))
+        t1632, e1632 = cell.get(("16:32", method, "exact")), cell.get(("16:32", method, "entropic"))
+        if None in (s24, s1632, t1632):
+            continue
+        entropic = "–" if e1632 is None else f"{e1632:.4g}"
+        lines.append(f"| {method} | {s24:.4g} | {s1632:.4g} | {t1632:.4g} | {entropic} | "
+                     f"{100 * (t1632 - s1632) / s1632:+.2f}% | {'yes' if better(t1632, s24) else 'no'} |")
+    if not lines:
+        return []
+    return ["", f"The claim, per method ({metric}; {'higher' if higher_is_better else 'lower'} is better):", "",
+            "| method | standard 2:4 | standard 16:32 | transposable 16:32 | entropic 16:32 | "
+            "transposable vs standard 16:32 | transposable 16:32 better than standard 2:4 |",
+            "|---|---|---|---|---|---|---|"] + lines
+
+
 def markdown(result, metric_names):
-    header = ["pattern", "method", "mask"] + metric_names + ["mean layer error", "pipeline s"]
-    lines = [f"# {result['model']['name']}: pruned, evaluated", "",
-             f"Command: `{result['command']}`  ", f"Revision {result['git_revision']}; torch {result['torch']}, "
-             f"transformers {result['transformers']}, tsenor {result['tsenor']} (backends "
-             f"{', '.join(result['tsenor_backends'])}); device {result['device']}; {result['machine']['cpu']} "
-             f"({result['machine']['cores']} cores, load {result['machine']['load_average_at_start'][0]:.1f}).",
+    header = ["pattern", "method", "mask"] + metric_names + ["mean layer error", "pipeline s", "run"]
+    runs = [f"{i}. `{r['command']}` at {r['git_revision'][:12]}, {r['started']}, {r['machine']['cpu']} "
+            f"({r['machine']['cores']} cores, load {r['machine']['load_average_at_start'][0]:.1f} at the start)"
+            for i, r in enumerate(result["runs"])]
+    lines = [f"# {result['model']['name']}: pruned, evaluated", "", "Runs (the cells' `run` column):", ""] + runs + [
+             "", f"torch {result['torch']}, transformers {result['transformers']}, tsenor {result['tsenor']} "
+             f"(backends {', '.join(result['tsenor_backends'])}); device {result['device']}.",
              "", "Sources: " + "; ".join(f"{s['package']} `{s['file']}` sha256 `{s['sha256']}`"
                                           for s in result["model"]["sources"] + [result["text"]]) + ".", "",
              f"Calibration: {result['calibration']}. Held-out: {result['held_out']}.", "",
@@ -315,15 +343,16 @@ def markdown(result, metric_names):
         error = "–" if cell["method"] == "dense" else f"{cell['mean_layer_error']:.4f}"
         seconds = "–" if cell["method"] == "dense" else f"{cell['pipeline_s']:.1f}"
         lines.append(f"| {cell['nm']} | {cell['method']} | {MASK_NAMES.get(cell['mask'], cell['mask'])} | "
-                     + " | ".join(values) + f" | {error} | {seconds} |")
+                     + " | ".join(values) + f" | {error} | {seconds} | {cell.get('run', '–')} |")
+    lines += claim(result, metric_names[-1], higher_is_better=result["model"]["kind"] == "encoder")
     return "\n".join(lines) + "\n"
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, choices=sorted(MODELS))
+    p.add_argument("--model", choices=sorted(MODELS))
     p.add_argument("--patterns", default="2:4,4:8,8:16,16:32")
-    p.add_argument("--methods", default=",".join(("magnitude", "wanda", "sparsegpt", "alps")))
+    p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--masks", default="rows,exact,entropic")
     p.add_argument("--device", default="cpu")
     p.add_argument("--calibration", type=int, default=32, help="calibration windows")
@@ -332,9 +361,17 @@ def main():
     p.add_argument("--cache", default=os.environ.get("TSENOR_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tsenor"))
     p.add_argument("--out", help="output prefix (default perf/results/<model>-quality)")
+    p.add_argument("--resume", action="store_true", help="keep the cells of PREFIX.json, run the others")
+    p.add_argument("--render", metavar="JSON", help="write the table and the plot of this run's JSON, run nothing")
     a = p.parse_args()
+    if a.render:
+        with open(a.render) as f:
+            render(json.load(f), a.render.removesuffix(".json"))
+        return
+    if not a.model:
+        p.error("--model is required (or --render)")
     patterns, methods, masks = a.patterns.split(","), a.methods.split(","), a.masks.split(",")
-    for name, values, allowed in (("--methods", methods, tsenor.pipeline.METHODS), ("--masks", masks, MASKS)):
+    for name, values, allowed in (("--methods", methods, METHODS), ("--masks", masks, MASKS)):
         if set(values) - set(allowed):
             p.error(f"{name}: choose from {', '.join(allowed)}")
     for nm in patterns:
@@ -351,36 +388,59 @@ def main():
     ids = windows(tokenizer, calibration_text, a.calibration, a.seq_len, encoder=kind == "encoder")
     calibration = [{"input_ids": row.unsqueeze(0).to(a.device)} for row in ids]
     evaluate = Evaluator(kind, tokenizer, held_out_text, a)
-    metric_names = ["perplexity"] if kind == "causal" else ["cosine_to_dense", "spearman_to_dense"]
 
     result = {"model": {"key": a.model, "name": name, "kind": kind, "sources": sources,
                         "parameters": sum(p.numel() for p in model.parameters())},
-              "text": text, "command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
-              "git_revision": git_revision(), "machine": machine(), "device": a.device,
-              "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+              "text": text, "device": a.device, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
               "transformers": transformers.__version__, "tsenor": tsenor.__version__,
               "tsenor_backends": tsenor.backends(),
               "calibration": f"{a.calibration} windows of {a.seq_len} tokens of library/ prose",
               "held_out": (f"{a.heldout} windows of {a.seq_len} tokens" if kind == "causal" else
                            f"the first {a.heldout} paragraphs (at most {a.seq_len} tokens)") +
-                          " of the other prose", "cells": []}
+                          " of the other prose", "runs": [], "cells": []}
+    if a.resume and os.path.exists(out + ".json"):
+        with open(out + ".json") as f:
+            previous = json.load(f)
+        settings = ("model", "text", "device", "torch", "transformers", "tsenor", "calibration", "held_out")
+        changed = [key for key in settings if previous[key] != result[key]]
+        if changed:
+            raise SystemExit(f"--resume: {out}.json was made with other {', '.join(changed)}")
+        result["runs"], result["cells"] = previous["runs"], previous["cells"]
+    result["runs"].append({"command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
+                           "git_revision": git_revision(), "machine": machine(),
+                           "started": time.strftime("%Y-%m-%d %H:%M %Z")})
+    run = len(result["runs"]) - 1
+    done = {(c["nm"], c["method"], c["mask"]) for c in result["cells"]}
     # Starts Kokkos, its threads and the BLAS before the first timed cell (where the pipeline will run them).
     warm = torch.randn(16, 32, device=a.device if torch.device(a.device).type in tsenor.backends() else "cpu")
     tsenor.sparsegpt(warm, warm.T @ warm, "2:4")
-    dense = {"nm": "dense", "method": "dense", "mask": "dense", **evaluate(model)}
-    result["cells"].append(dense)
+    dense = {"nm": "dense", "method": "dense", "mask": "dense", **evaluate(model), "run": run}
+    if ("dense", "dense", "dense") not in done:  # (evaluated all the same: the encoders' reference)
+        result["cells"].insert(0, dense)
     print(json.dumps(dense), file=sys.stderr, flush=True)
     for nm in patterns:
         for method in methods:
             for mask in masks:
+                if (nm, method, mask) in done:
+                    continue
                 cell = run_cell(model, dense_state, calibration, evaluate, nm, method, mask, a.device)
+                cell["run"] = run
                 result["cells"].append(cell)
                 print(json.dumps(cell), file=sys.stderr, flush=True)
                 with open(out + ".json", "w") as f:  # after every cell: a long run that stops keeps its cells
                     json.dump(result, f, indent=1)
+    render(result, out)
+
+
+def render(result, out):
+    """PREFIX.md and PREFIX.svg of a run."""
+    causal = result["model"]["kind"] == "causal"
+    result["cells"].sort(key=lambda c: (-1, 0, 0) if c["method"] == "dense" else
+                         (tsenor.parse_nm(c["nm"])[1], METHODS.index(c["method"]), list(MASKS).index(c["mask"])))
+    metric_names = ["perplexity"] if causal else ["cosine_to_dense", "spearman_to_dense"]
     with open(out + ".md", "w") as f:
         f.write(markdown(result, metric_names))
-    quality_plot.write_svg(out + ".svg", result, metric_names[-1], log=kind == "causal", names=MASK_NAMES)
+    quality_plot.write_svg(out + ".svg", result, metric_names[-1], log=causal, names=MASK_NAMES)
 
 
 if __name__ == "__main__":
