@@ -31,7 +31,8 @@ SHA-256), PREFIX.md (the table) and PREFIX.svg (the metric against the pattern, 
 mask) — with the claim of the TSENOR paper checked per method (transposable 16:32 close to standard
 16:32, and better than standard 2:4) when the grid has those cells; PREFIX defaults to
 perf/results/<model>-quality. Progress goes to stderr; the JSON is rewritten after every cell, and
---resume keeps the cells of PREFIX.json (a run with the same settings) and runs only the others.
+--resume keeps the cells of PREFIX.json (a run with the same settings) and runs only the others. A
+"findings" list of sentences, written into the JSON by hand after reading a run, closes the Markdown.
 """
 import argparse
 import copy
@@ -345,6 +346,8 @@ def markdown(result, metric_names):
         lines.append(f"| {cell['nm']} | {cell['method']} | {MASK_NAMES.get(cell['mask'], cell['mask'])} | "
                      + " | ".join(values) + f" | {error} | {seconds} | {cell.get('run', '–')} |")
     lines += claim(result, metric_names[-1], higher_is_better=result["model"]["kind"] == "encoder")
+    if result.get("findings"):  # written by hand into the JSON after reading the table
+        lines += ["", "## What the table says", ""] + [f"- {finding}" for finding in result["findings"]]
     return "\n".join(lines) + "\n"
 
 
@@ -406,6 +409,7 @@ def main():
         if changed:
             raise SystemExit(f"--resume: {out}.json was made with other {', '.join(changed)}")
         result["runs"], result["cells"] = previous["runs"], previous["cells"]
+        result["findings"] = previous.get("findings", [])
     result["runs"].append({"command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
                            "git_revision": git_revision(), "machine": machine(),
                            "started": time.strftime("%Y-%m-%d %H:%M %Z")})
