@@ -26,7 +26,7 @@ correlation of all pairwise similarities, pruned against dense. Calibration: --c
 --seq-len tokens, spread evenly over the calibration text. Every cell also has the mean per-layer
 reconstruction error ‖(W − Ŵ)X‖²/‖WX‖² on the calibration inputs and the pipeline's seconds.
 
-Writes PREFIX.json (every cell, the command, versions, machine, git revision, the files read and their
+Writes PREFIX.json (every cell; each run's command, git revision and machine; versions; the files read and their
 SHA-256), PREFIX.md (the table) and PREFIX.svg (the metric against the pattern, one line per method and
 mask) — with the claim of the TSENOR paper checked per method (transposable 16:32 close to standard
 16:32, and better than standard 2:4) when the grid has those cells; PREFIX defaults to
