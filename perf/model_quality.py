@@ -380,6 +380,7 @@ def main():
     for nm in patterns:
         tsenor.parse_nm(nm)
     out = a.out or os.path.join(HERE, "results", f"{a.model}-quality")
+    started, revision = time.strftime("%Y-%m-%d %H:%M %Z"), git_revision()  # before the slow loading
     name, kind = MODELS[a.model]
     torch.manual_seed(0)
 
@@ -411,8 +412,7 @@ def main():
         result["runs"], result["cells"] = previous["runs"], previous["cells"]
         result["findings"] = previous.get("findings", [])
     result["runs"].append({"command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
-                           "git_revision": git_revision(), "machine": machine(),
-                           "started": time.strftime("%Y-%m-%d %H:%M %Z")})
+                           "git_revision": revision, "machine": machine(), "started": started})
     run = len(result["runs"]) - 1
     done = {(c["nm"], c["method"], c["mask"]) for c in result["cells"]}
     # Starts Kokkos, its threads and the BLAS before the first timed cell (where the pipeline will run them).
