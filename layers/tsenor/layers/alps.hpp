@@ -203,37 +203,57 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
   // min ‖(B − B₀)·X‖ restricted to the support: B H' = YtX on the kept entries).
   project(b, d);
   Matrix residual = scores, direction = v, product = work;
-  Kokkos::View<double*, Memory> rr("tsenor::cg_rr", rows), pap("tsenor::cg_pap", rows);
+  Kokkos::View<double*, Memory> rr("tsenor::cg_rr", rows);
   detail::gemm(exec, "N", "N", Real(1), d, h_normal, Real(0), product);
+  // One team per row, its threads along the row (coalesced on GPUs); one thread a team on the host, so
+  // each row's sums run in index order there.
+  using Team = Kokkos::TeamPolicy<Exec>;
+  using Member = typename Team::member_type;
+  const int team_size = Kokkos::SpaceAccessibility<Kokkos::HostSpace, Memory>::accessible ? 1 : 256;
+  const int row_count = static_cast<int>(rows), col_count = static_cast<int>(cols);
   Kokkos::parallel_for(
-      "tsenor::cg_start", Range(exec, 0, rows), KOKKOS_LAMBDA(std::int64_t i) {
+      "tsenor::cg_start", Team(exec, row_count, team_size), KOKKOS_LAMBDA(const Member& team) {
+        const int i = team.league_rank();
         double sum = 0.0;
-        for (std::int64_t j = 0; j < cols; ++j) {
-          const Real g = mask(i, j) ? target(i, j) - product(i, j) : Real(0);
-          residual(i, j) = g;
-          direction(i, j) = g;
-          sum += static_cast<double>(g) * static_cast<double>(g);
-        }
-        rr(i) = sum;
+        Kokkos::parallel_reduce(
+            Kokkos::TeamThreadRange(team, col_count),
+            [&](int j, double& partial) {
+              const Real g = mask(i, j) ? target(i, j) - product(i, j) : Real(0);
+              residual(i, j) = g;
+              direction(i, j) = g;
+              partial += static_cast<double>(g) * static_cast<double>(g);
+            },
+            sum);
+        Kokkos::single(Kokkos::PerTeam(team), [&]() { rr(i) = sum; });
       });
   for (int step = 0; step < options.cg_iterations; ++step) {
     detail::gemm(exec, "N", "N", Real(1), direction, h_normal, Real(0), product);
     Kokkos::parallel_for(
-        "tsenor::cg_step", Range(exec, 0, rows), KOKKOS_LAMBDA(std::int64_t i) {
-          double curvature = 0.0;
-          for (std::int64_t j = 0; j < cols; ++j)
-            curvature += static_cast<double>(direction(i, j)) * static_cast<double>(product(i, j));
+        "tsenor::cg_step", Team(exec, row_count, team_size), KOKKOS_LAMBDA(const Member& team) {
+          const int i = team.league_rank();
+          double curvature = 0.0, next = 0.0;
+          Kokkos::parallel_reduce(
+              Kokkos::TeamThreadRange(team, col_count),
+              [&](int j, double& partial) {
+                partial += static_cast<double>(direction(i, j)) * static_cast<double>(product(i, j));
+              },
+              curvature);
           const double alpha = curvature > 0 ? rr(i) / curvature : 0.0;
-          double next = 0.0;
-          for (std::int64_t j = 0; j < cols; ++j) {
-            d(i, j) += static_cast<Real>(alpha) * direction(i, j);
-            const Real g = mask(i, j) ? residual(i, j) - static_cast<Real>(alpha) * product(i, j) : Real(0);
-            residual(i, j) = g;
-            next += static_cast<double>(g) * static_cast<double>(g);
-          }
+          Kokkos::parallel_reduce(
+              Kokkos::TeamThreadRange(team, col_count),
+              [&](int j, double& partial) {
+                d(i, j) += static_cast<Real>(alpha) * direction(i, j);
+                const Real g = mask(i, j) ? residual(i, j) - static_cast<Real>(alpha) * product(i, j) : Real(0);
+                residual(i, j) = g;
+                partial += static_cast<double>(g) * static_cast<double>(g);
+              },
+              next);
           const double beta = rr(i) > 0 ? next / rr(i) : 0.0;
-          for (std::int64_t j = 0; j < cols; ++j) direction(i, j) = residual(i, j) + static_cast<Real>(beta) * direction(i, j);
-          rr(i) = next;
+          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, col_count), [&](int j) {
+            direction(i, j) = residual(i, j) + static_cast<Real>(beta) * direction(i, j);
+          });
+          team.team_barrier();  // every thread has read rr(i)
+          Kokkos::single(Kokkos::PerTeam(team), [&]() { rr(i) = next; });
         });
   }
   // Back to the weights: Ŵ = D / norm.
