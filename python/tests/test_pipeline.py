@@ -61,3 +61,29 @@ def test_standard_pattern_and_errors():
         tsenor.pipeline.prune_model(model, batches(1, 3), "2:4", method="obs")
     with pytest.raises(ValueError, match="no calibration batch"):
         tsenor.pipeline.prune_model(model, [], "2:4")
+
+
+def test_wanda_and_magnitude_take_the_standard_pattern():
+    for method in ("wanda", "magnitude"):
+        model = tiny_bert()
+        reports = tsenor.pipeline.prune_model(model, batches(2, 4), "2:4", method=method, pattern="rows")
+        weight = model.encoder.layer[1].output.dense.weight
+        assert ((weight != 0).reshape(weight.shape[0], -1, 4).sum(dim=2) == 2).all()
+        assert all(r["error"] is not None and r["error"] > 0 for r in reports)
+    scores = torch.tensor([[4.0, 1.0, 3.0, 2.0, 0.0, 9.0, 8.0, 7.0]])
+    assert tsenor.pipeline.rows_mask(scores, 2, 4).tolist() == [[1, 0, 1, 0, 0, 1, 1, 0]]
+
+
+def test_the_mask_solver_method_is_chosen():
+    kept = {}
+    for mask_method in ("exact", "entropic"):
+        model = tiny_bert()
+        original = model.encoder.layer[0].intermediate.dense.weight.detach().abs().clone()
+        tsenor.pipeline.prune_model(model, batches(2, 5), "8:16", method="magnitude", mask_method=mask_method)
+        weight = model.encoder.layer[0].intermediate.dense.weight
+        assert tsenor.verify((weight != 0).to(torch.uint8), "8:16")
+        kept[mask_method] = float(original[weight != 0].sum())
+    # The exact solver keeps the largest |W| a transposable mask can: never less than the entropic method.
+    assert kept["exact"] >= kept["entropic"]
+    with pytest.raises(ValueError, match="pattern must be"):
+        tsenor.pipeline.prune_model(tiny_bert(), batches(1, 5), "2:4", pattern="columns")

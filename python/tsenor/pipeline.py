@@ -10,7 +10,8 @@ For each block (the model's longest stack of repeated modules: ``model.model.lay
 accumulate the Gram matrix H = XᵀX of their inputs (float64) over the calibration tokens; then every
 Linear whose shape fits the pattern is pruned in place — "sparsegpt" and "alps" reconstruct the kept
 weights from H, "wanda" keeps by |W|·‖X‖ per column, "magnitude" by |W| —, and the block runs again on
-its inputs to give the next block's. Each layer's report has its reconstruction error
+its inputs to give the next block's. Every method takes either pattern: transposable N:M (the mask
+solver's ``mask_method``: "exact", or "entropic", the TSENOR paper's method) or standard N:M (rows). Each layer's report has its reconstruction error
 ‖(W − Ŵ)X‖²_F / ‖WX‖²_F on the calibration inputs.
 """
 
@@ -74,6 +75,15 @@ def _first_output(output):
     return output[0] if isinstance(output, (tuple, list)) else output
 
 
+def rows_mask(scores, n, m):
+    """Standard N:M: in every group of M consecutive entries of a row, the N largest scores (uint8)."""
+    rows, cols = scores.shape
+    groups = scores.reshape(rows, cols // m, m)
+    keep = torch.zeros_like(groups, dtype=torch.uint8)
+    keep.scatter_(2, groups.topk(n, dim=2).indices, 1)
+    return keep.reshape(rows, cols)
+
+
 def _layer_error(w, w_hat, h):
     d = (w - w_hat).double()
     wd = w.double()
@@ -82,19 +92,22 @@ def _layer_error(w, w_hat, h):
 
 
 @torch.no_grad()
-def prune_model(model, calibration, nm="2:4", *, method="sparsegpt", pattern="transposable", blocks=None,
-                damp=0.01, verbose=False):
+def prune_model(model, calibration, nm="2:4", *, method="sparsegpt", pattern="transposable", mask_method="auto",
+                blocks=None, damp=0.01, verbose=False):
     """Prunes every nn.Linear of the model's blocks in place, block by block (see the module's doc).
 
     calibration: an iterable of model inputs (dicts of tensors, as a tokenizer gives, or input-id tensors),
         read once; method: "sparsegpt", "alps", "wanda" or "magnitude"; pattern: "transposable" or "rows"
-        (standard N:M); blocks: the nn.ModuleList to walk (default: find_blocks(model)).
+        (standard N:M); mask_method: the transposable mask solver's method, as for :func:`tsenor.mask`
+        ("auto", "exact", "entropic"); blocks: the nn.ModuleList to walk (default: find_blocks(model)).
     Returns a list of per-layer dicts: name, shape, method, error, masked_error (the same mask without
     reconstruction), seconds. Linears whose shape is not a multiple of M are left dense and reported
     with error None.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if pattern not in ("transposable", "rows"):
+        raise ValueError(f"pattern must be 'transposable' or 'rows', got {pattern!r}")
     n, m = tsenor.parse_nm(nm)
     blocks = find_blocks(model) if blocks is None else blocks
     inputs = _block_inputs(model, blocks, list(calibration))
@@ -128,20 +141,21 @@ def prune_model(model, calibration, nm="2:4", *, method="sparsegpt", pattern="tr
             start = time.perf_counter()
             h = grams[name]
             original = w.detach().clone()
+            # On the weight's device where this build runs it, else on the CPU.
+            device = w.device if w.device.type == "cpu" or w.device.type in tsenor.backends() else "cpu"
             if method in ("sparsegpt", "alps"):
                 run = tsenor.sparsegpt if method == "sparsegpt" else tsenor.alps
-                # On the weight's device where this build runs it, else on the CPU.
-                device = w.device if w.device.type == "cpu" or w.device.type in tsenor.backends() else "cpu"
-                w_hat, keep, report = run(original.to(device), h.to(device), nm, pattern=pattern, damp=damp)
+                w_hat, keep, report = run(original.to(device), h.to(device), nm, pattern=pattern, damp=damp,
+                                          method=mask_method)
                 w.copy_(w_hat.to(w.device, w.dtype))
                 error, masked_error = report.error, report.masked_error
             else:
-                if pattern != "transposable":
-                    raise ValueError("wanda and magnitude here use transposable masks; pattern='rows' is for "
-                                     "sparsegpt and alps")
-                scores = original.abs().float() * torch.sqrt(torch.diagonal(h)).float() if method == "wanda" \
-                    else None
-                _, keep = tsenor.prune(w, nm, scores=scores, inplace=True, return_mask=True)
+                scores = original.abs().float()
+                if method == "wanda":
+                    scores *= torch.sqrt(torch.diagonal(h)).float()
+                keep = rows_mask(scores, n, m) if pattern == "rows" else \
+                    tsenor.mask(scores.to(device), nm, method=mask_method).to(w.device)
+                w.masked_fill_(keep == 0, 0)
                 error = _layer_error(original, w.detach(), h)
                 masked_error = error
             reports.append({"name": full_name, "shape": (rows, cols), "method": method, "error": error,
