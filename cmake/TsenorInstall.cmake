@@ -1,5 +1,6 @@
-# Installs the headers, tsenor::tsenor (and tsenor::io when built), and a package config that finds
-# Kokkos again, so an outside project only writes find_package(tsenor).
+# Installs the headers, tsenor::tsenor (and tsenor::io, tsenor::layers when built), and a package config
+# that finds Kokkos (and Kokkos Kernels and LAPACK for tsenor::layers) again, so an outside project only
+# writes find_package(tsenor).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -8,6 +9,10 @@ set(targets tsenor)
 if(TSENOR_ENABLE_IO)
   list(APPEND header_dirs io)
   list(APPEND targets tsenor_io)
+endif()
+if(TARGET tsenor_layers)
+  list(APPEND header_dirs layers)
+  list(APPEND targets tsenor_layers)
 endif()
 install(TARGETS ${targets} EXPORT tsenorTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})

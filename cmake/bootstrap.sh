@@ -175,8 +175,8 @@ ls "$src"/trilinos_*.orig.tar.* | head -n 1
 }
 
 # >>> GPU Kokkos (--cuda, --hip)
-# Kokkos 3.4.01 (Serial host space, no Kokkos Kernels) for one GPU backend, into its own cache
-# prefix, reused when present. Used by .ci/gpu-compile to compile the library, tool, tests and
+# Kokkos 3.4.01 (Serial host space) and Kokkos Kernels 3.4.01 for one GPU backend, into its own
+# cache prefix, reused when present (a prefix from before Kokkos Kernels gets it added). Used by .ci/gpu-compile to compile the library, tool, tests and
 # benchmarks for GPUs (nothing runs: CI has no GPU). Kokkos_ROOT is ignored in these modes.
 #   --cuda  Debian's CUDA 11.8 (nvidia-cuda-toolkit, non-free) with g++-11, Ampere sm_80; Kokkos'
 #           nvcc_wrapper is installed as <prefix>/bin/nvcc_wrapper. Builds against it run under
@@ -257,34 +257,60 @@ build_gpu_kokkos() {
     make_cuda_include_links "$prefix/cuda-11.8-include"
     write_cuda_env "$prefix/bin/cuda-env"
   fi
+  local have_kokkos=0
   if [ -f "$prefix/lib/cmake/Kokkos/KokkosConfig.cmake" ] ||
      [ -f "$prefix/lib64/cmake/Kokkos/KokkosConfig.cmake" ]; then
-    echo "$prefix"; return 0
+    have_kokkos=1
+    if [ -f "$prefix/lib/cmake/KokkosKernels/KokkosKernelsConfig.cmake" ] ||
+       [ -f "$prefix/lib64/cmake/KokkosKernels/KokkosKernelsConfig.cmake" ]; then
+      echo "$prefix"; return 0
+    fi
   fi
-  log "building Kokkos 3.4.01 ($gpu, $arch) into $prefix"
-  local tarball work packages
+  local tarball work packages run=() compiler
   tarball=$(fetch_trilinos_source)
   work=$(mktemp -d)
   # shellcheck disable=SC2064  # the path is expanded now: $work is local
   trap "rm -rf '$work'" EXIT
-  tar -xf "$tarball" -C "$work" --wildcards '*/packages/kokkos/*'
+  tar -xf "$tarball" -C "$work" --wildcards '*/packages/kokkos/*' '*/packages/kokkos-kernels/*'
   packages=$(echo "$work"/*/packages)
-  local common=(-S "$packages/kokkos" -B "$work/kokkos-build" -DCMAKE_BUILD_TYPE=Release
-                -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_CXX_STANDARD=17 -DKokkos_ENABLE_SERIAL=ON
-                -DCMAKE_POSITION_INDEPENDENT_CODE=ON)
   if [ "$gpu" = cuda ]; then
-    "$prefix/bin/cuda-env" cmake "${common[@]}" -DCMAKE_CXX_COMPILER="$packages/kokkos/bin/nvcc_wrapper" \
-      -DCMAKE_CXX_FLAGS="-I$prefix/cuda-11.8-include" -DKokkos_ENABLE_CUDA=ON \
-      -DKokkos_ENABLE_CUDA_LAMBDA=ON -DKokkos_ARCH_AMPERE80=ON >&2
-    "$prefix/bin/cuda-env" cmake --build "$work/kokkos-build" -j "$(nproc)" >&2
+    run=("$prefix/bin/cuda-env")
   else
     # HCC_AMDGPU_TARGET: hipcc calls without Kokkos' --amdgpu-target (CMake's compiler checks)
     # would otherwise ask rocm_agent_enumerator, which fails without a GPU.
-    HCC_AMDGPU_TARGET=gfx908 cmake "${common[@]}" -DCMAKE_CXX_COMPILER=hipcc -DKokkos_ENABLE_HIP=ON \
-      -DKokkos_ARCH_VEGA908=ON >&2
-    HCC_AMDGPU_TARGET=gfx908 cmake --build "$work/kokkos-build" -j "$(nproc)" >&2
+    run=(env HCC_AMDGPU_TARGET=gfx908)
   fi
-  cmake --install "$work/kokkos-build" >&2
+  if [ "$have_kokkos" = 0 ]; then
+    log "building Kokkos 3.4.01 ($gpu, $arch) into $prefix"
+    local common=(-S "$packages/kokkos" -B "$work/kokkos-build" -DCMAKE_BUILD_TYPE=Release
+                  -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_CXX_STANDARD=17 -DKokkos_ENABLE_SERIAL=ON
+                  -DCMAKE_POSITION_INDEPENDENT_CODE=ON)
+    if [ "$gpu" = cuda ]; then
+      "${run[@]}" cmake "${common[@]}" -DCMAKE_CXX_COMPILER="$packages/kokkos/bin/nvcc_wrapper" \
+        -DCMAKE_CXX_FLAGS="-I$prefix/cuda-11.8-include" -DKokkos_ENABLE_CUDA=ON \
+        -DKokkos_ENABLE_CUDA_LAMBDA=ON -DKokkos_ARCH_AMPERE80=ON >&2
+    else
+      "${run[@]}" cmake "${common[@]}" -DCMAKE_CXX_COMPILER=hipcc -DKokkos_ENABLE_HIP=ON \
+        -DKokkos_ARCH_VEGA908=ON >&2
+    fi
+    "${run[@]}" cmake --build "$work/kokkos-build" -j "$(nproc)" >&2
+    cmake --install "$work/kokkos-build" >&2
+  fi
+  # Kokkos Kernels (the layer methods' GEMM), without explicit instantiations or TPLs: cuBLAS and
+  # cuSOLVER are opened at run time (layers/tsenor/layers/cuda_vendor.hpp), Debian has no rocBLAS.
+  log "building Kokkos Kernels 3.4.01 ($gpu, $arch) into $prefix"
+  if [ "$gpu" = cuda ]; then
+    compiler=(-DCMAKE_CXX_COMPILER="$prefix/bin/nvcc_wrapper" -DCMAKE_CXX_FLAGS="-I$prefix/cuda-11.8-include")
+  else
+    compiler=(-DCMAKE_CXX_COMPILER=hipcc)
+  fi
+  "${run[@]}" cmake -S "$packages/kokkos-kernels" -B "$work/kk-build" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_INSTALL_PREFIX="$prefix" -DKokkos_ROOT="$prefix" "${compiler[@]}" -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+    -DKokkosKernels_INST_DOUBLE=OFF -DKokkosKernels_INST_ORDINAL_INT=OFF \
+    -DKokkosKernels_INST_OFFSET_INT=OFF -DKokkosKernels_INST_OFFSET_SIZE_T=OFF -DKokkosKernels_INST_LAYOUTLEFT=OFF \
+    -DKokkosKernels_INST_LAYOUTRIGHT=OFF -DKokkosKernels_ENABLE_TESTS=OFF >&2
+  "${run[@]}" cmake --build "$work/kk-build" -j "$(nproc)" >&2
+  cmake --install "$work/kk-build" >&2
   log "done"
   echo "$prefix"
 }

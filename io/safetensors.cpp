@@ -445,6 +445,23 @@ void to_float(SafetensorsDType dtype, const void* in, std::size_t n, float* out)
   }
 }
 
+void from_float(SafetensorsDType dtype, const float* in, std::size_t n, void* out) {
+  auto* bytes = static_cast<std::uint8_t*>(out);
+  const auto put = [&](std::uint16_t (*encode)(float)) {
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::uint16_t h = encode(in[k]);
+      bytes[2 * k] = static_cast<std::uint8_t>(h & 0xffu);
+      bytes[2 * k + 1] = static_cast<std::uint8_t>(h >> 8);
+    }
+  };
+  switch (dtype) {
+    case SafetensorsDType::F32: std::memcpy(out, in, n * 4); return;
+    case SafetensorsDType::BF16: put(float_to_bfloat16); return;
+    case SafetensorsDType::F16: put(float_to_float16); return;
+    default: throw SafetensorsError(std::string("from_float: dtype ") + dtype_name(dtype) + " is not F32, F16 or BF16");
+  }
+}
+
 SafetensorsLayout plan_safetensors(const std::vector<OutputTensor>& tensors,
                                    const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();

@@ -85,6 +85,14 @@ def main():
                           "pytorch_valid": bool(tsenor.verify(keep_theirs.to(torch.uint8), nm)),
                           "iterations": report.iterations, "masks_equal": bool(torch.equal(keep_ours.bool().cpu(),
                                                                                              keep_theirs.cpu()))}
+                record["linear_algebra"] = report.linear_algebra
+                if method == "alps":  # an iteration: one GEMM B·(H'+ρI)⁻¹ and one projection (exact solver on Z²)
+                    z2 = torch.square(w.float())
+                    keep = torch.empty(z2.shape, dtype=torch.uint8, device=z2.device)
+                    inverse = torch.eye(cols, dtype=torch.float32, device=z2.device)
+                    record["projection_s"], _ = timed(lambda: tsenor.mask(z2, nm, out=keep), 3, a.device)
+                    record["gemm_s"], _ = timed(lambda: z2 @ inverse, 3, a.device)
+                    record["projection_share"] = record["projection_s"] / (record["projection_s"] + record["gemm_s"])
                 records.append(record)
                 print(json.dumps(record), file=sys.stderr, flush=True)
     with open(a.out + ".json", "w") as f:
@@ -92,13 +100,19 @@ def main():
     lines = [f"# Layer-wise pruning: tsenor against the PyTorch programs ({a.device})", "",
              f"Command: `{' '.join(sys.argv)}`", "",
              f"torch {torch.__version__} ({torch.get_num_threads()} threads), tsenor {tsenor.__version__} "
-             f"(backends {', '.join(tsenor.backends())}); H from {a.samples} correlated inputs.", "",
-             "| shape | N:M | method | tsenor | PyTorch program | speedup | error tsenor | error PyTorch | same masks |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"(backends {', '.join(tsenor.backends())}; linear algebra: "
+             f"{', '.join(sorted({r['linear_algebra'] for r in records}))}); H from {a.samples} correlated inputs.",
+             "ALPS: the projection's share of an iteration = one exact N:M solve of the whole Z² / (that + the"
+             " iteration's float32 GEMM rows×cols×cols by torch), fastest of 3 each.", "",
+             "| shape | N:M | method | tsenor | PyTorch program | speedup | error tsenor | error PyTorch | same masks |"
+             " ALPS iterations | projection share |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         lines.append(f"| {r['shape']} | {r['nm']} | {r['method']} | {r['tsenor_s']:.2f} s | {r['pytorch_s']:.2f} s | "
                      f"{r['speedup']:.2f}× | {r['tsenor_error']:.5f} | {r['pytorch_error']:.5f} | "
-                     f"{'yes' if r['masks_equal'] else 'no'} |")
+                     f"{'yes' if r['masks_equal'] else 'no'} | " +
+                     (f"{r['iterations']} | {100 * r['projection_share']:.1f}% ({1e3 * r['projection_s']:.1f} ms) |"
+                      if r["method"] == "alps" else " | |"))
     with open(a.out + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
 

@@ -6,6 +6,7 @@ Usage: test_prune.py --tool PATH/TO/tsenor [--mpiexec PATH] [unittest options]. 
 Every mask file is loaded with safetensors and checked in numpy, independently of the tool: U8, the weight's
 shape, every M x M tile exactly N-regular; and it must equal the mask 'tsenor mask' computes on the same scores
 saved as .npy (so chunking, dtype conversion and Wanda scores are checked against the reference path).
+SparseGPT and ALPS (LayerMethods): the output error their report gives, recomputed here in float64.
 Malformed checkpoints must give exit status 2, one line 'tsenor: error: <file>: ...' naming the tensor, create
 no file, and leave an older output exactly as it was; no output may ever name an input (OutputSafety). With
 --mpiexec, 1 and 2 ranks must write the same bytes.
@@ -612,6 +613,163 @@ class OutputSafety(PruneTestCase):
         self.assertEqual(sorted(os.listdir(self.dir)), ["ck", "m.safetensors"])
 
 
+class LayerMethods(PruneTestCase):
+    """--method sparsegpt|alps with --calibration: N-regular masks, weights zero off the mask and updated so that
+    the layer's output error (computed here in float64 from the activations) is the report's and below the mask
+    alone's; Gram matrices and raw activations give the same masks; BF16 output is the float result rounded to
+    nearest even; --pattern rows; every usage and input error. (The updated weights are checked bit for bit against
+    tsenor.sparsegpt/alps in python/tests, and those against float64 NumPy implementations.)"""
+
+    def setUp(self):
+        super().setUp()
+        rng = np.random.default_rng(21)
+        self.weights = model(rng)
+        self.inputs = {}  # per linear layer: (2, 40, columns) activations with outlier channels
+        for name in LINEAR:
+            cols = self.weights[name].shape[1]
+            self.inputs[name[:-len(".weight")]] = (rng.standard_normal((2, 40, cols)) *
+                                                   rng.uniform(0.2, 4.0, cols)).astype(np.float32)
+        save_file(self.weights, self.path("ck.safetensors"))
+        save_file(self.inputs, self.path("acts.safetensors"))
+        self.grams = {layer + ".gram": self.gram(x) for layer, x in self.inputs.items()}
+        save_file(self.grams, self.path("grams.safetensors"))
+
+    @staticmethod
+    def gram(x):
+        x = x.reshape(-1, x.shape[-1]).astype(np.float64)
+        return x.T @ x
+
+    def run_method(self, method, calibration, *extra, ckpt="ck.safetensors", tag="", load=True):
+        self.assertRuns("prune", "--input", ckpt, "--method", method, "--calibration", calibration, "--nm", "4:8",
+                        "--output", f"m{tag}.safetensors", "--apply", f"p{tag}.safetensors", "--report",
+                        f"r{tag}.json", "--quiet", *extra)
+        with open(self.path(f"r{tag}.json")) as f:
+            report = json.load(f)
+        if not load:  # (numpy has no bfloat16)
+            return report
+        return load_file(self.path(f"m{tag}.safetensors")), load_file(self.path(f"p{tag}.safetensors")), report
+
+    def error(self, w, w_hat, h):
+        d = (w - w_hat).astype(np.float64)
+        w = w.astype(np.float64)
+        return np.trace(d @ h @ d.T) / np.trace(w @ h @ w.T)
+
+    def test_updated_weights_reconstruct_the_outputs(self):
+        for method in ("sparsegpt", "alps"):
+            with self.subTest(method=method):
+                masks, pruned, report = self.run_method(method, "acts.safetensors", tag=method)
+                self.assertEqual(sorted(masks), LINEAR)
+                self.assertEqual(report["scores"], method)
+                entries = {t["name"]: t for t in report["tensors"]}
+                for name in LINEAR:
+                    w, mask, w_hat = self.weights[name], masks[name], pruned[name]
+                    h = self.gram(self.inputs[name[:-len(".weight")]])
+                    self.assertTrue(tiles_regular(mask, 4, 8), name)
+                    self.assertTrue((w_hat[mask == 0] == 0).all(), "pruned entries are 0")
+                    self.assertFalse(np.array_equal(w_hat[mask == 1], w[mask == 1]), "kept weights are updated")
+                    e = entries[name]
+                    self.assertEqual(e["calibration_samples"], 80)
+                    self.assertAlmostEqual(e["reconstruction_error"], self.error(w, w_hat, h), delta=1e-5)
+                    self.assertAlmostEqual(e["masked_error"], self.error(w, w * mask, h), delta=1e-5)
+                    self.assertLess(e["reconstruction_error"], e["masked_error"])
+                for name, w in self.weights.items():
+                    if name not in LINEAR:
+                        self.assertTrue(np.array_equal(pruned[name], w), f"{name} is copied as it is")
+                self.assertEqual(report["totals"]["feasible_tiles"], report["totals"]["tiles"])
+                self.assertAlmostEqual(report["totals"]["mean_reconstruction_error"],
+                                       np.mean([entries[n]["reconstruction_error"] for n in LINEAR]))
+
+    def test_gram_matrices_and_activations_agree(self):
+        masks, pruned, _ = self.run_method("sparsegpt", "acts.safetensors", tag="a")
+        masks_g, pruned_g, report = self.run_method("sparsegpt", "grams.safetensors", tag="g")
+        self.assertEqual(report["tensors"][0]["calibration_samples"], 0)
+        for name in LINEAR:
+            self.assertTrue(np.array_equal(masks[name], masks_g[name]), name)
+            np.testing.assert_allclose(pruned[name], pruned_g[name], rtol=1e-4, atol=1e-5)
+
+    def test_bf16_weights_are_the_float_result_rounded(self):
+        rounded = {k: bf16_to_f32(bf16_bits(v)) for k, v in self.weights.items()}
+        save_file(rounded, self.path("f32.safetensors"))
+        write_bf16(self.path("bf16.safetensors"), self.weights)
+        for method in ("sparsegpt", "alps"):
+            with self.subTest(method=method):
+                masks, pruned, _ = self.run_method(method, "grams.safetensors", ckpt="f32.safetensors", tag="f")
+                self.run_method(method, "grams.safetensors", ckpt="bf16.safetensors", tag="b", load=False)
+                with open(self.path("pb.safetensors"), "rb") as f:
+                    raw = f.read()
+                header = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])
+                start = 8 + struct.unpack("<Q", raw[:8])[0]
+                for name in LINEAR:
+                    a, b = header[name]["data_offsets"]
+                    got = np.frombuffer(raw[start + a:start + b], np.uint16)
+                    self.assertTrue(np.array_equal(got, bf16_bits(pruned[name]).ravel()), name)
+                self.assertTrue(all(np.array_equal(m, load_file(self.path("mb.safetensors"))[k])
+                                    for k, m in masks.items()))
+
+    def test_standard_pattern(self):
+        masks, pruned, report = self.run_method("sparsegpt", "grams.safetensors", "--pattern", "rows")
+        self.assertEqual(report["pattern"], "rows")
+        for name in LINEAR:
+            groups = masks[name].reshape(masks[name].shape[0], -1, 8).sum(axis=2)
+            self.assertTrue((groups == 4).all(), name)
+        self.assertFalse(all(tiles_regular(masks[n], 4, 8) for n in LINEAR), "rows alone are not transposable")
+        self.assertEqual(load_file(self.path("m.safetensors")).keys(), masks.keys())
+
+    def test_usage_and_input_errors(self):
+        base = ["prune", "--input", "ck.safetensors", "--output", "o.safetensors"]
+        cases = [
+            ([*base, "--method", "sparsegpt"], "needs --calibration"),
+            ([*base, "--calibration", "acts.safetensors"], "--calibration is for --method sparsegpt or alps"),
+            ([*base, "--pattern", "rows"], "--pattern is for --method sparsegpt or alps"),
+            ([*base, "--method", "alps", "--calibration", "acts.safetensors", "--pattern", "cols"], "--pattern: 'cols'"),
+            ([*base, "--method", "alps", "--calibration", "acts.safetensors", "--activations", "acts.safetensors"],
+             "--activations is for Wanda scores"),
+        ]
+        for args, needle in cases:
+            with self.subTest(args=args):
+                proc = self.run_tool(*args)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn(needle, proc.stderr)
+        name = LINEAR[0]
+        layer = name[:-len(".weight")]
+        bad = dict(self.grams)
+        bad[layer + ".gram"] = bad[layer + ".gram"][:-1]
+        save_file(bad, self.path("bad_shape.safetensors"))
+        bad = {k: v for k, v in self.inputs.items() if k != layer}
+        save_file(bad, self.path("missing.safetensors"))
+        bad = dict(self.inputs)
+        bad[layer] = bad[layer].copy()
+        bad[layer][1, 3, 2] = np.nan
+        save_file(bad, self.path("nan.safetensors"))
+        bad = dict(self.inputs)
+        bad[layer] = np.ones(bad[layer].shape[-1], np.float32)
+        save_file(bad, self.path("norms.safetensors"))
+        for calibration, needles in [("bad_shape.safetensors", ["'" + layer + ".gram'", "is not"]),
+                                     ("missing.safetensors", [f"no calibration for tensor '{name}'", ".gram"]),
+                                     ("nan.safetensors", [f"tensor '{name}'", "NaN"]),
+                                     ("norms.safetensors", [f"tensor '{layer}'", "not 1-D"])]:
+            with self.subTest(calibration=calibration):
+                before = sorted(os.listdir(self.dir))
+                proc = self.run_tool("prune", "--input", "ck.safetensors", "--method", "sparsegpt", "--calibration",
+                                     calibration, "--output", "o.safetensors", "--apply", "p.safetensors")
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertEqual(len(proc.stderr.splitlines()), 1, proc.stderr)
+                self.assertIn(calibration, proc.stderr)
+                for needle in needles:
+                    self.assertIn(needle, proc.stderr)
+                self.assertEqual(sorted(os.listdir(self.dir)), before, "nothing is written")
+
+    def test_the_calibration_file_is_an_input(self):
+        with open(self.path("acts.safetensors"), "rb") as f:
+            before = f.read()
+        proc = self.run_tool("prune", "--input", "ck.safetensors", "--method", "sparsegpt", "--calibration",
+                             "acts.safetensors", "--apply", "./acts.safetensors")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--calibration file", proc.stderr)
+        with open(self.path("acts.safetensors"), "rb") as f:
+            self.assertEqual(f.read(), before)
+
+
 class Mpi(PruneTestCase):
     def setUp(self):
         if not MPIEXEC:
@@ -633,6 +791,21 @@ class Mpi(PruneTestCase):
             self.assertEqual(len({t["rank"] for t in report["tensors"]}), min(ranks, len(LINEAR)))
         self.assertEqual(outputs[1], outputs[2])
         self.assertEqual(sorted(load_file(self.path("m2.safetensors"))), LINEAR)
+
+    def test_sparsegpt_on_one_and_two_ranks_writes_the_same_bytes(self):
+        rng = np.random.default_rng(15)
+        weights = model(rng)
+        write_bf16(self.path("model.safetensors"), weights)
+        save_file({n[:-len(".weight")]: rng.standard_normal((100, weights[n].shape[1])).astype(np.float32)
+                   for n in LINEAR}, self.path("acts.safetensors"))
+        outputs = []
+        for ranks in (1, 2):
+            self.assertRuns("prune", "--input", "model.safetensors", "--method", "sparsegpt", "--calibration",
+                            "acts.safetensors", "--output", f"m{ranks}.safetensors", "--apply", f"p{ranks}.safetensors",
+                            "--quiet", mpi=ranks)
+            with open(self.path(f"m{ranks}.safetensors"), "rb") as f, open(self.path(f"p{ranks}.safetensors"), "rb") as g:
+                outputs.append((f.read(), g.read()))
+        self.assertEqual(outputs[0], outputs[1])
 
     def test_an_error_on_one_rank_fails_all_and_leaves_nothing(self):
         good = np.random.default_rng(14).standard_normal((64, 64)).astype(np.float32)

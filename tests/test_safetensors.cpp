@@ -67,6 +67,46 @@ TEST_CASE("safetensors: F16 and BF16 widen to float exactly") {
   }
 }
 
+// Every finite F16 and BF16 value comes back from from_float unchanged; the midpoint between two neighbours goes
+// to the one with an even last bit, and the floats just beside it to the nearer one; overflow gives infinity.
+TEST_CASE("safetensors: floats round to F16 and BF16 to nearest, ties to even") {
+  const auto encode = [](SafetensorsDType d, float v) {
+    std::uint16_t h = 0;
+    from_float(d, &v, 1, &h);
+    return h;
+  };
+  const auto decode = [](SafetensorsDType d, std::uint16_t h) {
+    float v = 0;
+    to_float(d, &h, 1, &v);
+    return v;
+  };
+  for (SafetensorsDType d : {SafetensorsDType::F16, SafetensorsDType::BF16}) {
+    CAPTURE(dtype_name(d));
+    for (std::uint32_t h = 0; h < 65536; ++h) {
+      const float v = decode(d, static_cast<std::uint16_t>(h));
+      if (std::isnan(v)) {
+        REQUIRE(std::isnan(decode(d, encode(d, v))));
+        continue;
+      }
+      REQUIRE(encode(d, v) == h);
+      const std::uint16_t next = static_cast<std::uint16_t>(h + 1);  // the neighbour away from zero
+      const float w = decode(d, next);
+      if (std::isnan(w) || std::isinf(w) || std::isinf(v) || (h & 0x7fff) == 0x7fff) continue;
+      const float mid = static_cast<float>((static_cast<double>(v) + static_cast<double>(w)) / 2);  // exact
+      REQUIRE(static_cast<double>(mid) == (static_cast<double>(v) + static_cast<double>(w)) / 2);
+      CHECK(encode(d, mid) == ((h & 1u) ? next : h));
+      CHECK(encode(d, std::nextafter(mid, v)) == h);
+      CHECK(encode(d, std::nextafter(mid, w)) == next);
+    }
+  }
+  CHECK(encode(SafetensorsDType::F16, 65519.99f) == 0x7bff);
+  CHECK(encode(SafetensorsDType::F16, 65520.0f) == 0x7c00);
+  CHECK(encode(SafetensorsDType::F16, -1e30f) == 0xfc00);
+  CHECK(encode(SafetensorsDType::BF16, 3.4e38f) == 0x7f80);
+  CHECK(encode(SafetensorsDType::F16, std::ldexp(1.0f, -25)) == 0x0000);  // a tie between 0 and the least subnormal
+  CHECK(encode(SafetensorsDType::F16, std::nextafter(std::ldexp(1.0f, -25), 1.0f)) == 0x0001);
+}
+
 TEST_CASE("safetensors: a valid header parses, tensors sorted by offset") {
   const std::string json = "{\"__metadata__\":{\"format\":\"pt\"}," + tensor("b", "F32", "[2,3]", 8, 32) + "," +
                            tensor("a", "BF16", "[4]", 0, 8) + "," + tensor("e", "U8", "[0,5]", 32, 32) + "}";

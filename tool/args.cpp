@@ -38,6 +38,11 @@ double parse_real(const std::string& option, const std::string& text) {
 
 }  // namespace
 
+std::string pruning_method(const Args& args) {
+  if (!args.layer_method.empty()) return args.layer_method;
+  return args.activations.empty() ? "magnitude" : "wanda";
+}
+
 void parse_nm(const std::string& text, Options& options) {
   const auto colon = text.find(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
@@ -123,6 +128,16 @@ Args parse_args(const std::vector<std::string>& argv) {
       a.max_chunk_mb = parse_integer(opt, value(), 1, 1L << 30);
     } else if (mask && !prune && opt == "--scores") {
       a.input_is_score = true;
+    } else if (prune && opt == "--method" && k + 1 < argv.size() && (argv[k + 1] == "sparsegpt" || argv[k + 1] == "alps")) {
+      a.layer_method = value();
+    } else if (prune && opt == "--calibration") {
+      a.calibration = value();
+    } else if (prune && opt == "--pattern") {
+      const std::string p = value();
+      if (p != "transposable" && p != "rows") usage_error("--pattern: '" + p + "' is not transposable or rows");
+      a.rows_pattern = p == "rows";
+    } else if (prune && opt == "--damp") {
+      a.damp = parse_real(opt, value());
     } else if (mask && opt == "--method") {
       try {
         a.options.method = parse_method(value());
@@ -152,6 +167,15 @@ Args parse_args(const std::vector<std::string>& argv) {
     if (a.output.empty() && a.apply.empty() && !a.dry_run)
       usage_error("prune needs --output MASKS.safetensors, --apply PRUNED.safetensors or --dry-run");
     if (a.options.zero_pad) usage_error("prune: --zero-pad is not supported; use --include/--exclude instead");
+    if (!a.layer_method.empty() && a.calibration.empty())
+      usage_error("prune --method " + a.layer_method + " needs --calibration FILE (Gram matrices or activations)");
+    if (a.layer_method.empty() && !a.calibration.empty())
+      usage_error("prune: --calibration is for --method sparsegpt or alps; Wanda's statistics go in --activations");
+    if (!a.layer_method.empty() && !a.activations.empty())
+      usage_error("prune --method " + a.layer_method + ": --activations is for Wanda scores; give --calibration");
+    if (a.layer_method.empty() && (given.count("--pattern") || given.count("--damp")))
+      usage_error(std::string("prune: ") + (given.count("--pattern") ? "--pattern" : "--damp") +
+                  " is for --method sparsegpt or alps");
   }
   if (a.command == Command::verify) {
     if (a.mask.empty()) usage_error("verify needs --mask PATH");
@@ -270,6 +294,26 @@ holds the file's lock.
 
 Pattern, method and execution: as for 'tsenor mask' (--nm N:M, default 2:4; --method, --tau,
 --iterations, --tolerance, --local-search-steps, --backend, --threads); see 'tsenor mask --help'.
+
+SparseGPT and ALPS (weights updated to reconstruct each layer's outputs)
+  --method sparsegpt  SparseGPT: column by column, each strip of M columns gets its mask from
+                      the exact tile solver, and the remaining weights absorb the error (OBS)
+  --method alps       ALPS: ADMM with the exact N:M projection, then conjugate gradients on the
+                      final support; lower error than SparseGPT, several times slower
+  --calibration PATH  a .safetensors file with, for each pruned weight 'L.weight', either its
+                      inputs' Gram matrix H = X^T X as 'L.gram' (columns x columns; F64, F32,
+                      F16 or BF16) or the raw inputs X as 'L.weight' or 'L' ((samples...,
+                      columns), float), from which H is accumulated in double (Kokkos
+                      Kernels' GEMM on the backend). Each layer uses its own inputs as given:
+                      for the sequential pipeline (inputs of layer L taken from the already
+                      pruned layers before it) use the Python package, tsenor.pipeline.
+  --pattern P         transposable (default), or rows: the standard N:M (N of every M
+                      consecutive weights of a row; only the rows of W are N:M)
+  --damp X            added to H's diagonal, X * mean(diag H) (default 0.01)
+  A weight is processed whole (--max-chunk-mb does not apply): it, H and a few matrices of its
+  size are held at once, on the backend. --apply writes the updated weights rounded to the
+  weight's dtype (to nearest even; pruned entries +0); the report adds, per tensor, the relative
+  output error ||(W - W')X||^2 / ||WX||^2 with and without the update, and ALPS's rho history.
 
 MPI: with K ranks, tensors are assigned to ranks deterministically (largest first, to the least
 loaded rank); each rank writes its tensors into the shared temporary file at offsets computed

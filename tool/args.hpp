@@ -31,7 +31,14 @@ struct Args {
   std::vector<std::string> exclude;   ///< prune: name patterns removed from the selection
   bool dry_run = false;               ///< prune: list the selection, write nothing
   long max_chunk_mb = 64;             ///< prune: scores held in memory at once, MiB of float32
+  std::string layer_method;           ///< prune: "" (masks from scores), "sparsegpt" or "alps"
+  std::string calibration;            ///< prune: Gram matrices or activations .safetensors (SparseGPT, ALPS)
+  bool rows_pattern = false;          ///< prune --pattern rows: the standard N:M (SparseGPT, ALPS)
+  double damp = 0.01;                 ///< prune: SparseGPT/ALPS damping, a fraction of mean(diag H)
 };
+
+/// What decides the masks of 'tsenor prune': "magnitude" (|W|), "wanda" (--activations), "sparsegpt" or "alps".
+std::string pruning_method(const Args& args);
 
 /// Parses "N:M" (N kept per M); throws tsenor::Error on anything else.
 void parse_nm(const std::string& text, Options& options);

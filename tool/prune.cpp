@@ -23,6 +23,7 @@
 #include "outputs.hpp"
 #include "prune_plan.hpp"
 #include "prune_report.hpp"
+#include "reconstruct.hpp"
 #include "strips.hpp"
 #include "tsenor/compat.hpp"
 #include "tsenor/io/safetensors.hpp"
@@ -252,8 +253,13 @@ int run_prune(const Args& args) {
     if (!checkpoint->index().empty()) inputs.push_back({"--input index", checkpoint->index()});
     for (const auto& file : checkpoint->files()) inputs.push_back({"--input checkpoint file", file->path()});
     if (!args.activations.empty()) inputs.push_back({"--activations file", args.activations});
+    if (!args.calibration.empty()) inputs.push_back({"--calibration file", args.calibration});
     protect_inputs(outputs, inputs, comm.rank() == 0);
-    if (!args.activations.empty()) stats = std::make_unique<io::SafetensorsFile>(args.activations);
+    if (!args.layer_method.empty() && !have_layers())
+      throw Error("--method " + args.layer_method +
+                  ": this build has no SparseGPT or ALPS (they need Kokkos Kernels and LAPACK: tsenor::layers)");
+    const std::string& stats_path = args.layer_method.empty() ? args.activations : args.calibration;
+    if (!stats_path.empty()) stats = std::make_unique<io::SafetensorsFile>(stats_path);
     plan = plan_prune(*checkpoint, stats.get(), args, comm.size());
   });
   steps.check(true);
@@ -289,8 +295,14 @@ int run_prune(const Args& args) {
     for (const PlannedTensor& it : plan.tensors) {
       if (it.rank != comm.rank()) continue;
       if (it.selected) {
-        const PrunedTensor result =
-            prune_tensor(it, args, facts.backend, stats.get(), files.masks.get(), files.apply.get(), progress, done++);
+        PrunedTensor result;
+        if (args.layer_method.empty()) {
+          result = prune_tensor(it, args, facts.backend, stats.get(), files.masks.get(), files.apply.get(), progress,
+                                done++);
+        } else {  // a whole tensor at a time: the progress line names it while it runs
+          progress.show(done++, it.tensor.info->name + " (" + args.layer_method + ")", 0.0);
+          result = reconstruct_tensor(it, args, facts.backend, *stats, files.masks.get(), files.apply.get());
+        }
         entries.push_back(tensor_entry(it, result, args, comm.rank()));
       } else if (files.apply) {
         copy_tensor(it, *files.apply, copies);

@@ -71,29 +71,66 @@ void select(std::vector<PlannedTensor>& tensors, const Args& args) {
   }
 }
 
-// Wanda statistics: the tensor named like the weight, or like its layer (the weight's name without ".weight").
+// The weight's layer: its name without ".weight".
+std::string layer_name(const std::string& name) {
+  return name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0 ? name.substr(0, name.size() - 7) : name;
+}
+
+// Activations for `weight` (Wanda's statistics, SparseGPT's and ALPS's calibration inputs): the tensor named like
+// the weight, or like its layer, of a float dtype, shaped (..., columns of the weight).
+const io::TensorInfo* find_activations(const io::SafetensorsFile& file, const io::TensorInfo& weight,
+                                       const std::string& what, const std::string& also_looked_for) {
+  const std::string& name = weight.name;
+  const std::string layer = layer_name(name);
+  const io::TensorInfo* s = file.find(name);
+  if (!s) s = file.find(layer);
+  if (!s)
+    throw Error(file.path() + ": no " + what + " for tensor '" + name + "' (looked for " + also_looked_for + "'" +
+                name + "' and '" + layer + "')");
+  const std::uint64_t cols = weight.shape[1];
+  if (!io::is_prunable(s->dtype))
+    throw Error(file.path() + ": tensor '" + s->name + "': dtype " + io::dtype_name(s->dtype) +
+                " is not F32, F16 or BF16");
+  if (s->shape.empty() || s->shape.back() != cols)
+    throw Error(file.path() + ": tensor '" + s->name + "': shape " + shape_text(s->shape) + " does not end in " +
+                std::to_string(cols) + ", the input size of '" + name + "'");
+  return s;
+}
+
+// Wanda statistics: column norms (1-D) or raw activations.
 void attach_stats(std::vector<PlannedTensor>& tensors, const io::SafetensorsFile& stats) {
   for (PlannedTensor& it : tensors) {
     if (!it.selected) continue;
-    const std::string& name = it.tensor.info->name;
-    const std::string layer = name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0
-                                  ? name.substr(0, name.size() - 7) : name;
-    it.stats = stats.find(name);
-    if (!it.stats) it.stats = stats.find(layer);
-    if (!it.stats)
-      throw Error(stats.path() + ": no activation statistics for tensor '" + name + "' (looked for '" + name +
-                  "' and '" + layer + "')");
-    const io::TensorInfo& s = *it.stats;
-    const std::uint64_t cols = it.tensor.info->shape[1];
-    if (!io::is_prunable(s.dtype))
-      throw Error(stats.path() + ": tensor '" + s.name + "': dtype " + io::dtype_name(s.dtype) +
-                  " is not F32, F16 or BF16");
-    if (s.shape.empty() || s.shape.back() != cols)
-      throw Error(stats.path() + ": tensor '" + s.name + "': shape " + shape_text(s.shape) + " does not end in " +
-                  std::to_string(cols) + ", the input size of '" + name + "'");
-    if (s.shape.size() > 1 && !have_column_norms())
-      throw Error(stats.path() + ": tensor '" + s.name +
+    it.stats = find_activations(stats, *it.tensor.info, "activation statistics", "");
+    if (it.stats->shape.size() > 1 && !have_column_norms())
+      throw Error(stats.path() + ": tensor '" + it.stats->name +
                   "': raw activations need a build with Kokkos Kernels; pass 1-D column norms instead");
+  }
+}
+
+// SparseGPT/ALPS calibration: the Gram matrix 'L.gram' (columns x columns), else raw activations (..., columns).
+void attach_calibration(std::vector<PlannedTensor>& tensors, const io::SafetensorsFile& calibration) {
+  for (PlannedTensor& it : tensors) {
+    if (!it.selected) continue;
+    const io::TensorInfo& weight = *it.tensor.info;
+    const std::string gram = layer_name(weight.name) + ".gram";
+    if ((it.stats = calibration.find(gram))) {
+      it.gram = true;
+      const std::uint64_t cols = weight.shape[1];
+      const io::TensorInfo& g = *it.stats;
+      if (!io::is_prunable(g.dtype) && g.dtype != io::SafetensorsDType::F64)
+        throw Error(calibration.path() + ": tensor '" + gram + "': dtype " + io::dtype_name(g.dtype) +
+                    " is not F64, F32, F16 or BF16");
+      if (g.shape != std::vector<std::uint64_t>{cols, cols})
+        throw Error(calibration.path() + ": tensor '" + gram + "': shape " + shape_text(g.shape) + " is not " +
+                    std::to_string(cols) + "x" + std::to_string(cols) + ", the Gram matrix of the inputs of '" +
+                    weight.name + "'");
+    } else {
+      it.stats = find_activations(calibration, weight, "calibration", "'" + gram + "', ");
+      if (it.stats->shape.size() < 2)
+        throw Error(calibration.path() + ": tensor '" + it.stats->name +
+                    "': calibration activations are (samples..., columns), not 1-D (column norms are for Wanda)");
+    }
   }
 }
 
@@ -120,11 +157,13 @@ void assign_ranks(std::vector<PlannedTensor>& tensors, int ranks) {
 void plan_outputs(PrunePlan& plan, const Args& args) {
   const std::map<std::string, std::string> metadata = {
       {"format", "pt"},
-      {"tsenor", std::string("transposable N:M masks, 1 = kept, tsenor ") + TSENOR_VERSION},
+      {"tsenor", std::string(args.rows_pattern ? "standard" : "transposable") + " N:M masks, 1 = kept, tsenor " +
+                     TSENOR_VERSION},
       {"n_kept", std::to_string(args.options.n)},
       {"m", std::to_string(args.options.m)},
       {"method", method_name(args.options.method)},
-      {"scores", args.activations.empty() ? "magnitude" : "wanda"}};
+      {"scores", pruning_method(args)},
+      {"pattern", args.rows_pattern ? "rows" : "transposable"}};
   std::vector<io::OutputTensor> masks, apply;
   for (const PlannedTensor& it : plan.tensors) {
     const io::TensorInfo& t = *it.tensor.info;
@@ -133,7 +172,9 @@ void plan_outputs(PrunePlan& plan, const Args& args) {
   }
   plan.masks = io::plan_safetensors(masks, metadata);
   std::map<std::string, std::string> apply_metadata = metadata;
-  apply_metadata["tsenor"] = std::string("weights pruned with transposable N:M masks, tsenor ") + TSENOR_VERSION;
+  apply_metadata["tsenor"] = std::string(args.layer_method.empty() ? "weights pruned" : "weights pruned and updated") +
+                             " with " + (args.rows_pattern ? "standard" : "transposable") + " N:M masks, tsenor " +
+                             TSENOR_VERSION;
   plan.apply = io::plan_safetensors(apply, apply_metadata);
   std::size_t k = 0, a = 0;
   for (PlannedTensor& it : plan.tensors) {
@@ -148,7 +189,10 @@ PrunePlan plan_prune(const io::Checkpoint& checkpoint, const io::SafetensorsFile
   PrunePlan plan;
   for (const auto& t : checkpoint.tensors()) plan.tensors.push_back(PlannedTensor{t});
   select(plan.tensors, args);
-  if (stats) attach_stats(plan.tensors, *stats);
+  if (stats && args.layer_method.empty())
+    attach_stats(plan.tensors, *stats);
+  else if (stats)
+    attach_calibration(plan.tensors, *stats);
   if (std::none_of(plan.tensors.begin(), plan.tensors.end(), [](const PlannedTensor& it) { return it.selected; }))
     throw Error(args.input + ": no tensor is selected for pruning (see 'tsenor prune --dry-run')");
   assign_ranks(plan.tensors, ranks);
@@ -159,16 +203,16 @@ PrunePlan plan_prune(const io::Checkpoint& checkpoint, const io::SafetensorsFile
 void print_dry_run(const PrunePlan& plan, const io::Checkpoint& checkpoint, const Args& args) {
   std::size_t selected = 0;
   std::uint64_t weights = 0;
-  std::printf("tsenor prune --dry-run: %s (%zu file%s, %zu tensors), %d:%d (N kept per M), scores = %s\n",
+  std::printf("tsenor prune --dry-run: %s (%zu file%s, %zu tensors), %d:%d (N kept per M), method = %s\n",
               args.input.c_str(), checkpoint.files().size(), checkpoint.files().size() == 1 ? "" : "s",
-              plan.tensors.size(), args.options.n, args.options.m, args.activations.empty() ? "|W|" : "Wanda");
+              plan.tensors.size(), args.options.n, args.options.m, pruning_method(args).c_str());
   for (const PlannedTensor& it : plan.tensors) {
     const io::TensorInfo& t = *it.tensor.info;
     if (it.selected) {
       ++selected;
       weights += t.elements();
       std::printf("  prune  %s  %s %s%s%s\n", t.name.c_str(), io::dtype_name(t.dtype), shape_text(t.shape).c_str(),
-                  it.stats ? "  activations " : "", it.stats ? it.stats->name.c_str() : "");
+                  !it.stats ? "" : it.gram ? "  gram " : "  activations ", it.stats ? it.stats->name.c_str() : "");
     } else {
       std::printf("  skip   %s  %s %s  (%s)\n", t.name.c_str(), io::dtype_name(t.dtype), shape_text(t.shape).c_str(),
                   it.reason.c_str());

@@ -18,7 +18,8 @@ struct PlannedTensor {
   io::CheckpointTensor tensor;
   bool selected = false;
   std::string reason;                     ///< why it is not selected
-  const io::TensorInfo* stats = nullptr;  ///< its activation statistics (Wanda)
+  const io::TensorInfo* stats = nullptr;  ///< its activation statistics (Wanda) or calibration (SparseGPT, ALPS)
+  bool gram = false;                      ///< calibration: `stats` is the Gram matrix, not activations
   int rank = 0;                           ///< the MPI rank that processes (or, for --apply, copies) it
   std::uint64_t mask_offset = 0, apply_offset = 0;  ///< where its data starts in --output and --apply
 };
@@ -29,7 +30,8 @@ struct PrunePlan {
 };
 
 /// Selects the tensors (--include or the default rule, then --exclude; matrices of a prunable dtype whose sides
-/// are multiples of M), attaches their statistics from `stats` (nullptr: magnitude scores), assigns them to
+/// are multiples of M), attaches their statistics from `stats` (nullptr: magnitude scores; with --method
+/// sparsegpt or alps, the --calibration file), assigns them to
 /// `ranks` ranks and lays out the outputs. Throws Error when statistics are missing or unusable, or when no
 /// tensor is selected.
 PrunePlan plan_prune(const io::Checkpoint& checkpoint, const io::SafetensorsFile* stats, const Args& args, int ranks);

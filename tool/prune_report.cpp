@@ -42,8 +42,24 @@ json tensor_entry(const PlannedTensor& planned, const PrunedTensor& result, cons
   j["dtype"] = io::dtype_name(t.dtype);
   j["shape"] = t.shape;
   put_summary(j, total, total.total_score > 0 ? total.objective / total.total_score : 0.0);
-  j["scores"] = planned.stats ? "wanda" : "magnitude";
-  if (planned.stats) j["activation_statistics"] = planned.stats->name;
+  j["scores"] = pruning_method(args);
+  if (const auto& r = result.reconstruction) {
+    j["pattern"] = args.rows_pattern ? "rows" : "transposable";
+    j[planned.gram ? "gram" : "calibration_activations"] = planned.stats->name;
+    j["calibration_samples"] = r->samples;
+    j["damp"] = args.damp;
+    j["linear_algebra"] = r->linear_algebra;
+    j["reconstruction_error"] = r->error;
+    j["masked_error"] = r->masked_error;
+    if (args.layer_method == "alps") {
+      j["admm_iterations"] = r->iterations;
+      j["rho"] = r->rho;
+    } else {
+      j["strips"] = r->strips;
+    }
+  } else if (planned.stats) {
+    j["activation_statistics"] = planned.stats->name;
+  }
   j["chunks"] = result.chunks;
   j["chunk_rows"] = result.chunk_rows;
   j["rank"] = rank;
@@ -79,13 +95,17 @@ int finish_report(const std::vector<std::string>& parts, const PrunePlan& plan, 
   std::sort(entries.begin(), entries.end(),
             [](const json& a, const json& b) { return a["name"].get<std::string>() < b["name"].get<std::string>(); });
   std::int64_t tiles = 0, feasible = 0;
-  double objective = 0, total_score = 0;
+  double objective = 0, total_score = 0, error = 0, masked_error = 0;
   std::uint64_t weights = 0, largest = 0;
   for (const json& e : entries) {
     tiles += e["tiles"].get<std::int64_t>();
     feasible += e["feasible_tiles"].get<std::int64_t>();
     objective += e["objective"].get<double>();
     total_score += e["total_score"].get<double>();
+    if (e.contains("reconstruction_error")) {
+      error += e["reconstruction_error"].get<double>();
+      masked_error += e["masked_error"].get<double>();
+    }
     std::uint64_t n = 1;
     for (const json& d : e["shape"]) n *= d.get<std::uint64_t>();
     weights += n;
@@ -100,6 +120,7 @@ int finish_report(const std::vector<std::string>& parts, const PrunePlan& plan, 
   json skipped = json::array();
   for (const PlannedTensor& it : plan.tensors)
     if (!it.selected) skipped.push_back({{"name", it.tensor.info->name}, {"reason", it.reason}});
+  const bool layers = !args.layer_method.empty() && !entries.empty();
   if (report) {
     json j;
     j["tool"] = std::string("tsenor ") + TSENOR_VERSION;
@@ -109,7 +130,9 @@ int finish_report(const std::vector<std::string>& parts, const PrunePlan& plan, 
     j["output"] = args.output;
     j["apply"] = args.apply;
     j["activations"] = args.activations;
-    j["scores"] = args.activations.empty() ? "magnitude" : "wanda";
+    j["scores"] = pruning_method(args);
+    j["calibration"] = args.calibration;
+    j["pattern"] = args.rows_pattern ? "rows" : "transposable";
     j["n_kept"] = args.options.n;
     j["m"] = args.options.m;
     j["method"] = entries.empty() ? method_name(args.options.method) : entries[0]["method"].get<std::string>();
@@ -127,6 +150,8 @@ int finish_report(const std::vector<std::string>& parts, const PrunePlan& plan, 
                    {"objective", objective},
                    {"total_score", total_score},
                    {"kept_score_fraction", total_score > 0 ? objective / total_score : 0.0},
+                   {"mean_reconstruction_error", layers ? json(error / entries.size()) : json(nullptr)},
+                   {"mean_masked_error", layers ? json(masked_error / entries.size()) : json(nullptr)},
                    {"bytes_read", sum.bytes_read},
                    {"seconds", wall},
                    {"seconds_read", sum.read},
@@ -141,13 +166,18 @@ int finish_report(const std::vector<std::string>& parts, const PrunePlan& plan, 
   }
   if (!args.quiet) {
     const std::size_t files = checkpoint.files().size();
-    std::printf("tsenor prune: %s (%zu file%s), %d:%d (N kept per M), scores = %s, %d rank%s\n", args.input.c_str(),
-                files, files == 1 ? "" : "s", args.options.n, args.options.m,
-                args.activations.empty() ? "|W|" : "Wanda", facts.ranks, facts.ranks == 1 ? "" : "s");
+    std::printf("tsenor prune: %s (%zu file%s), %d:%d (N kept per M)%s, method = %s, %d rank%s\n",
+                args.input.c_str(), files, files == 1 ? "" : "s", args.options.n, args.options.m,
+                args.rows_pattern ? " in rows" : "", pruning_method(args).c_str(), facts.ranks,
+                facts.ranks == 1 ? "" : "s");
     std::printf("  tensors   %zu pruned, %zu skipped; %llu weights, %lld tiles, N-regular %lld\n", entries.size(),
                 skipped.size(), static_cast<unsigned long long>(weights), static_cast<long long>(tiles),
                 static_cast<long long>(feasible));
-    std::printf("  kept      %.4f%% of the total score\n", total_score > 0 ? 100.0 * objective / total_score : 0.0);
+    std::printf("  kept      %.4f%% of the total %s\n", total_score > 0 ? 100.0 * objective / total_score : 0.0,
+                layers ? "|W| (before the update)" : "score");
+    if (layers)
+      std::printf("  error     %.5f mean relative output error per layer (%.5f with the mask alone)\n",
+                  error / entries.size(), masked_error / entries.size());
     std::printf("  time      %.2f s: read %.2f s (%.2f GB/s), solve %.2f s, write %.2f s; peak memory %.0f MiB\n",
                 wall, sum.read, sum.read > 0 ? sum.bytes_read / sum.read / 1e9 : 0.0, sum.solve, sum.write, peak);
     if (!args.output.empty()) std::printf("  masks     %s\n", args.output.c_str());

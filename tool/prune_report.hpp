@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,15 @@ struct StepTimes {
   std::uint64_t bytes_read = 0;
 };
 
+/// SparseGPT/ALPS: what the reconstruction of a tensor gave (tsenor::layers::LayerReport's figures).
+struct Reconstruction {
+  double error = 0, masked_error = 0;  ///< relative output errors with and without the weight update
+  std::int64_t strips = 0, iterations = 0;
+  std::vector<double> rho;
+  std::uint64_t samples = 0;  ///< calibration rows accumulated into H (0: a Gram matrix was given)
+  std::string linear_algebra;  ///< what ran the GEMMs and factorisations
+};
+
 /// What pruning one tensor gave.
 struct PrunedTensor {
   Summary summary;              ///< totals over its chunks
@@ -33,6 +43,7 @@ struct PrunedTensor {
   std::size_t chunks = 0;
   std::uint64_t chunk_rows = 0;
   double seconds = 0;           ///< the whole tensor, statistics included
+  std::optional<Reconstruction> reconstruction;
 };
 
 /// The report entry of a tensor pruned on `rank`.

@@ -271,7 +271,8 @@ NB_MODULE(_ext, m) {
         args.report_errors = report_errors;
         nb::gil_scoped_release release;
         const LayerResult r = prune_layer(weights, gram, keep, args, stream);
-        return std::make_tuple(r.error, r.masked_error, r.strips, r.iterations, r.rho, r.support_changes, r.seconds);
+        return std::make_tuple(r.error, r.masked_error, r.strips, r.iterations, r.rho, r.support_changes, r.seconds,
+                               r.linear_algebra);
       },
       nb::arg("w"), nb::arg("h"), nb::arg("mask"), nb::arg("alps"), nb::arg("n"), nb::arg("m"), nb::arg("method"),
       nb::arg("rows_pattern"), nb::arg("damp"), nb::arg("block"), nb::arg("fixed_mask"), nb::arg("rho"),

@@ -15,8 +15,7 @@
 #include "tsenor/float16.hpp"
 #include "tsenor/tsenor.hpp"
 #ifdef TSENOR_HAVE_LAYERS
-#include "tsenor/layers/alps.hpp"
-#include "tsenor/layers/sparsegpt.hpp"
+#include "tsenor/layers/prune_layer.hpp"
 #endif
 
 namespace tsenor::python {
@@ -290,27 +289,19 @@ LayerResult prune_layer(const Array& w, const Array& h, const Array& mask, const
     auto run = [&](auto* data) {
       using Real = std::remove_pointer_t<decltype(data)>;
       const Kokkos::View<Real**, Kokkos::LayoutRight, Memory, Unmanaged> weights(data, w.shape[1], w.shape[2]);
-      layers::LayerReport r;
-      if (args.alps) {
-        layers::AlpsOptions o;
-        o.mask = args.mask;
-        o.pattern = pattern;
-        o.damp = args.damp;
-        o.rho = args.rho;
-        o.max_iterations = args.max_iterations;
-        o.report_errors = args.report_errors;
-        r = layers::alps<Exec, Real>(exec, weights, gram, keep, o);
-      } else {
-        layers::SparseGPTOptions o;
-        o.mask = args.mask;
-        o.pattern = pattern;
-        o.damp = args.damp;
-        o.block = args.block;
-        o.fixed_mask = args.fixed_mask;
-        o.report_errors = args.report_errors;
-        r = layers::sparsegpt<Exec, Real>(exec, weights, gram, keep, o);
-      }
-      return LayerResult{r.error, r.masked_error, r.seconds, r.strips, r.iterations, r.rho, r.support_changes};
+      layers::LayerOptions o;
+      o.method = args.alps ? layers::LayerMethod::alps : layers::LayerMethod::sparsegpt;
+      o.mask = args.mask;
+      o.pattern = pattern;
+      o.damp = args.damp;
+      o.block = args.block;
+      o.fixed_mask = args.fixed_mask;
+      o.rho = args.rho;
+      o.max_iterations = args.max_iterations;
+      o.report_errors = args.report_errors;
+      const layers::LayerReport r = layers::prune_layer<Exec, Real>(exec, weights, gram, keep, o);
+      return LayerResult{r.error,      r.masked_error, r.seconds, r.strips, r.iterations, r.rho, r.support_changes,
+                         r.linear_algebra};
     };
     return w.dtype == DType::float64 ? run(static_cast<double*>(w.data)) : run(static_cast<float*>(w.data));
   });

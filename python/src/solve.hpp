@@ -67,6 +67,7 @@ struct LayerResult {
   std::int64_t strips = 0, iterations = 0;
   std::vector<double> rho;
   std::vector<std::int64_t> support_changes;
+  std::string linear_algebra;
 };
 LayerResult prune_layer(const Array& w, const Array& h, const Array& mask, const LayerArgs& args,
                         std::uintptr_t stream);

@@ -3,6 +3,8 @@ implementation of the same updates (the reference's fasterprune, written here fr
 invariants: masks N:M, Ŵ zero off the mask, error never above the masked-only error for the same mask,
 SparseGPT's error below Wanda's and magnitude's on the same layer."""
 
+import subprocess
+
 import numpy as np
 import pytest
 import torch
@@ -128,3 +130,26 @@ def test_errors():
     ]:
         with pytest.raises(error, match=text):
             call()
+
+
+@pytest.mark.parametrize("method", ["sparsegpt", "alps"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_same_bits_as_the_tool(tmp_path, method, dtype):
+    """'tsenor prune --method sparsegpt|alps --calibration' on a checkpoint gives the bits of tsenor.sparsegpt and
+    tsenor.alps on the same float32 weights and Gram matrix, rounded to the checkpoint's dtype by torch."""
+    from safetensors.torch import load_file, save_file
+
+    from test_tsenor import cli
+
+    w, h = layer(64, 96)
+    weight = torch.from_numpy(w).to(dtype)
+    save_file({"fc.weight": weight}, tmp_path / "model.safetensors")
+    save_file({"fc.gram": torch.from_numpy(h)}, tmp_path / "gram.safetensors")
+    subprocess.run([cli(), "prune", "--input", "model.safetensors", "--method", method, "--calibration",
+                    "gram.safetensors", "--nm", "8:16", "--output", "masks.safetensors", "--apply",
+                    "pruned.safetensors", "--quiet"], cwd=tmp_path, check=True)
+    expected, mask, _ = getattr(tsenor, method)(weight.float(), torch.from_numpy(h), "8:16")
+    assert torch.equal(load_file(tmp_path / "masks.safetensors")["fc.weight"], mask.to(torch.uint8))
+    got = load_file(tmp_path / "pruned.safetensors")["fc.weight"]
+    bits = torch.int32 if dtype == torch.float32 else torch.int16
+    assert got.dtype == dtype and torch.equal(got.view(bits), expected.to(dtype).view(bits))

@@ -373,6 +373,7 @@ class LayerReport:
     rho: tuple            #: ALPS: ρ after each update (every 3 iterations)
     support_changes: tuple  #: ALPS: entries whose support changed, behind each ρ update
     seconds: float
+    linear_algebra: str = ""  #: what ran the GEMMs and factorisations ("cuBLAS+cuSOLVER", "Kokkos Kernels+LAPACK")
 
 
 def _c_order_copy(x, framework, dtype):
@@ -402,11 +403,12 @@ def _prune_layer(weight, H, nm, alps, pattern, mask, damp, block, method, inplac
     h = _c_order_copy(H, _framework(H)[0], "float64")
     keep = _empty(weight, framework, device_type, device_id, "uint8") if mask is None else \
         _c_order_copy(mask, _framework(mask)[0], "uint8")
-    error, masked_error, strips, iterations, rhos, changes, seconds = _call(
+    error, masked_error, strips, iterations, rhos, changes, seconds, linear_algebra = _call(
         _ext.prune_layer, w, h, keep, alps, n, m, str(method), pattern == "rows", float(damp), int(block), mask is not None,
         float(rho), int(max_iterations), bool(report_errors), _stream(weight, framework, device_type, device_id))
     report = LayerReport(error=error, masked_error=masked_error, strips=strips, iterations=iterations,
-                         rho=tuple(rhos), support_changes=tuple(changes), seconds=seconds)
+                         rho=tuple(rhos), support_changes=tuple(changes), seconds=seconds,
+                         linear_algebra=linear_algebra)
     if str(w.dtype) != str(weight.dtype):
         w = w.to(weight.dtype) if framework == "torch" else w.astype(weight.dtype)
     if inplace:

@@ -1,7 +1,8 @@
 // Uses tsenor as an outside project would: the umbrella header, tsenor::compute_mask on host Views,
-// and the io library when the consumed tsenor has it (TSENOR_INSTALL_TEST_IO). Exits non-zero unless
-// every 4x4 tile keeps exactly 2 per row and per column and the exact method reaches the brute-force
-// optimum of every tile.
+// the io library when the consumed tsenor has it (TSENOR_INSTALL_TEST_IO), SparseGPT when it has
+// tsenor::layers (TSENOR_INSTALL_TEST_LAYERS). Exits non-zero unless every 4x4 tile keeps exactly 2 per
+// row and per column and the exact method reaches the brute-force optimum of every tile, and SparseGPT's
+// mask is 2:4-regular with its error below the mask alone's.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -9,6 +10,9 @@
 #include <tsenor/tsenor.hpp>
 #ifdef TSENOR_INSTALL_TEST_IO
 #include <tsenor/io/npy.hpp>
+#endif
+#ifdef TSENOR_INSTALL_TEST_LAYERS
+#include <tsenor/layers/sparsegpt.hpp>
 #endif
 
 namespace {
@@ -81,6 +85,26 @@ int check() {
   if (std::strcmp(tsenor::io::dtype_name(tsenor::io::NpyDType::float32), "float32") != 0) {
     std::fprintf(stderr, "tsenor::io::dtype_name is wrong\n");
     ++failures;
+  }
+#endif
+#ifdef TSENOR_INSTALL_TEST_LAYERS
+  {  // SparseGPT on the scores as weights, H = the Gram matrix of 32 inputs built from the same scores
+    Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace> w("w", size, size);
+    Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> h("h", size, size);
+    Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Kokkos::HostSpace> keep("keep", size, size);
+    for (int i = 0; i < size; ++i)
+      for (int j = 0; j < size; ++j) {
+        w(i, j) = static_cast<float>(score(i, j) - 11.0);
+        for (int s = 0; s < 32; ++s) h(i, j) += (score(s, i) - 11.0) * (score(s, j) - 11.0);
+      }
+    tsenor::layers::SparseGPTOptions o;
+    o.mask.n = n;
+    o.mask.m = m;
+    o.block = 8;
+    const tsenor::layers::LayerReport report = tsenor::layers::sparsegpt<Exec, float>(Exec(), w, h, keep, o);
+    if (!tsenor::verify_mask(Exec(), keep, n, m, false).ok()) ++failures;
+    if (!(report.error <= report.masked_error)) ++failures;
+    std::printf("tsenor::layers: SparseGPT error %g (mask alone %g)\n", report.error, report.masked_error);
   }
 #endif
   std::printf("tsenor: %lld tiles, %lld 2:4-regular, %d failures\n", static_cast<long long>(summary.tiles),

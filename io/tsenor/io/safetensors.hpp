@@ -121,6 +121,9 @@ class Checkpoint {
 /// Converts n little-endian elements of a prunable dtype to float, exactly (F16 and BF16 widen without rounding).
 void to_float(SafetensorsDType dtype, const void* in, std::size_t n, float* out);
 
+/// Converts n floats to little-endian elements of a prunable dtype, rounding to nearest even (F32 copies).
+void from_float(SafetensorsDType dtype, const float* in, std::size_t n, void* out);
+
 /// What an output file will hold, and where: computed from names, dtypes and shapes alone, so every MPI rank
 /// computes the same layout without communicating. Tensors are placed in the order given.
 struct OutputTensor {

@@ -3,7 +3,7 @@
 // tsenor's exact solver on the squared iterate (per tile, the entries maximising Σ Z²; ties broken in
 // one fixed order, so the ρ rule sees no spurious support changes); the reference's ρ schedule and
 // stopping rule (mazumder-lab/ALPS, ALPS_admm), then conjugate gradients on the final support.
-// (H + ρI)⁻¹ = Q diag(1/(λ+ρ)) Qᵀ from one eigendecomposition H = Q Λ Qᵀ (LAPACK), formed again
+// (H + ρI)⁻¹ = Q diag(1/(λ+ρ)) Qᵀ from one eigendecomposition H = Q Λ Qᵀ (cuSOLVER or LAPACK), formed again
 // (one GEMM) when ρ changes: each iteration is one GEMM, as the reference.
 #pragma once
 
@@ -73,44 +73,37 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
                      options.cg_iterations >= 0 && options.damp >= 0.0,
                  f + "rho and update_every must be positive; damp and the iteration counts not negative");
 
-  // Host: damping, the column norms, the normalised H' = H / (norm normᵀ) and its eigendecomposition.
-  Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> q_host("tsenor::q_host", cols, cols);
-  Kokkos::deep_copy(exec, q_host, h);
-  exec.fence();
-  std::vector<double> norm(static_cast<std::size_t>(cols)), eigenvalues(static_cast<std::size_t>(cols));
-  double mean_diagonal = 0.0;
-  for (std::int64_t i = 0; i < cols; ++i) mean_diagonal += q_host(i, i);
-  mean_diagonal = cols > 0 ? mean_diagonal / static_cast<double>(cols) : 0.0;
-  for (std::int64_t i = 0; i < cols; ++i) {
-    q_host(i, i) += options.damp * mean_diagonal;
-    norm[i] = std::sqrt(q_host(i, i)) + 1e-8;
-  }
-  for (std::int64_t i = 0; i < cols; ++i)
-    for (std::int64_t j = 0; j < cols; ++j) q_host(i, j) /= norm[i] * norm[j];
+  // Damping, the column norms, the normalised H' = H / (norm normᵀ) in Real for the iterations and in
+  // double for its eigendecomposition (linalg.hpp: cuSOLVER or LAPACK).
+  Kokkos::View<double**, Kokkos::LayoutRight, Memory> q_double(
+      Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::eigenvectors"), cols, cols);
+  Kokkos::deep_copy(exec, q_double, h);
+  detail::damp_diagonal(exec, q_double, options.damp, Kokkos::View<std::uint8_t*, Memory>());
+  Kokkos::View<double*, Memory> norm(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::norm"), cols);
+  Kokkos::parallel_for(
+      "tsenor::column_norms", Range(exec, 0, cols),
+      KOKKOS_LAMBDA(std::int64_t i) { norm(i) = ::sqrt(q_double(i, i)) + 1e-8; });  // ::sqrt: host and GPU alike
   Matrix h_normal(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::h_normal"), cols, cols);
-  {
-    auto mirror = Kokkos::create_mirror_view(h_normal);
-    for (std::int64_t i = 0; i < cols; ++i)
-      for (std::int64_t j = 0; j < cols; ++j) mirror(i, j) = static_cast<Real>(q_host(i, j));
-    Kokkos::deep_copy(exec, h_normal, mirror);
-  }
-  symmetric_eigen(q_host.data(), cols, eigenvalues.data());
+  Kokkos::parallel_for(
+      "tsenor::normalise_h", detail::entries(exec, cols, cols), KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) {
+        q_double(i, j) /= norm(i) * norm(j);
+        h_normal(i, j) = static_cast<Real>(q_double(i, j));
+      });
+  Kokkos::View<double*, Memory> eigenvalues(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::eigenvalues"),
+                                            cols);
+  FactorStatus<Memory> status("tsenor::eigen_status");
+  symmetric_eigen(exec, q_double, eigenvalues, status);
   Matrix q(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::q"), cols, cols);
   Kokkos::View<Real*, Memory> lambda(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::lambda"), cols);
-  Kokkos::View<Real*, Memory> scale(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::norm"), cols);
-  {
-    auto q_mirror = Kokkos::create_mirror_view(q);
-    auto lambda_mirror = Kokkos::create_mirror_view(lambda);
-    auto scale_mirror = Kokkos::create_mirror_view(scale);
-    for (std::int64_t i = 0; i < cols; ++i) {
-      for (std::int64_t j = 0; j < cols; ++j) q_mirror(i, j) = static_cast<Real>(q_host(i, j));
-      lambda_mirror(i) = static_cast<Real>(eigenvalues[i]);
-      scale_mirror(i) = static_cast<Real>(norm[i]);
-    }
-    Kokkos::deep_copy(exec, q, q_mirror);
-    Kokkos::deep_copy(exec, lambda, lambda_mirror);
-    Kokkos::deep_copy(exec, scale, scale_mirror);
-  }
+  Kokkos::View<Real*, Memory> scale(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scale"), cols);
+  Kokkos::parallel_for(
+      "tsenor::eigen_real", detail::entries(exec, cols, cols),
+      KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { q(i, j) = static_cast<Real>(q_double(i, j)); });
+  Kokkos::parallel_for(
+      "tsenor::lambda_real", Range(exec, 0, cols), KOKKOS_LAMBDA(std::int64_t i) {
+        lambda(i) = static_cast<Real>(eigenvalues(i));
+        scale(i) = static_cast<Real>(norm(i));
+      });
 
   // (H' + ρI)⁻¹ = (Q diag(1/(λ+ρ))) Qᵀ, formed for each ρ.
   Matrix inverse(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::inverse"), cols, cols);
@@ -210,37 +203,57 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
   // min ‖(B − B₀)·X‖ restricted to the support: B H' = YtX on the kept entries).
   project(b, d);
   Matrix residual = scores, direction = v, product = work;
-  Kokkos::View<double*, Memory> rr("tsenor::cg_rr", rows), pap("tsenor::cg_pap", rows);
+  Kokkos::View<double*, Memory> rr("tsenor::cg_rr", rows);
   detail::gemm(exec, "N", "N", Real(1), d, h_normal, Real(0), product);
+  // One team per row, its threads along the row (coalesced on GPUs); one thread a team on the host, so
+  // each row's sums run in index order there.
+  using Team = Kokkos::TeamPolicy<Exec>;
+  using Member = typename Team::member_type;
+  const int team_size = Kokkos::SpaceAccessibility<Kokkos::HostSpace, Memory>::accessible ? 1 : 256;
+  const int row_count = static_cast<int>(rows), col_count = static_cast<int>(cols);
   Kokkos::parallel_for(
-      "tsenor::cg_start", Range(exec, 0, rows), KOKKOS_LAMBDA(std::int64_t i) {
+      "tsenor::cg_start", Team(exec, row_count, team_size), KOKKOS_LAMBDA(const Member& team) {
+        const int i = team.league_rank();
         double sum = 0.0;
-        for (std::int64_t j = 0; j < cols; ++j) {
-          const Real g = mask(i, j) ? target(i, j) - product(i, j) : Real(0);
-          residual(i, j) = g;
-          direction(i, j) = g;
-          sum += static_cast<double>(g) * static_cast<double>(g);
-        }
-        rr(i) = sum;
+        Kokkos::parallel_reduce(
+            Kokkos::TeamThreadRange(team, col_count),
+            [&](int j, double& partial) {
+              const Real g = mask(i, j) ? target(i, j) - product(i, j) : Real(0);
+              residual(i, j) = g;
+              direction(i, j) = g;
+              partial += static_cast<double>(g) * static_cast<double>(g);
+            },
+            sum);
+        Kokkos::single(Kokkos::PerTeam(team), [&]() { rr(i) = sum; });
       });
   for (int step = 0; step < options.cg_iterations; ++step) {
     detail::gemm(exec, "N", "N", Real(1), direction, h_normal, Real(0), product);
     Kokkos::parallel_for(
-        "tsenor::cg_step", Range(exec, 0, rows), KOKKOS_LAMBDA(std::int64_t i) {
-          double curvature = 0.0;
-          for (std::int64_t j = 0; j < cols; ++j)
-            curvature += static_cast<double>(direction(i, j)) * static_cast<double>(product(i, j));
+        "tsenor::cg_step", Team(exec, row_count, team_size), KOKKOS_LAMBDA(const Member& team) {
+          const int i = team.league_rank();
+          double curvature = 0.0, next = 0.0;
+          Kokkos::parallel_reduce(
+              Kokkos::TeamThreadRange(team, col_count),
+              [&](int j, double& partial) {
+                partial += static_cast<double>(direction(i, j)) * static_cast<double>(product(i, j));
+              },
+              curvature);
           const double alpha = curvature > 0 ? rr(i) / curvature : 0.0;
-          double next = 0.0;
-          for (std::int64_t j = 0; j < cols; ++j) {
-            d(i, j) += static_cast<Real>(alpha) * direction(i, j);
-            const Real g = mask(i, j) ? residual(i, j) - static_cast<Real>(alpha) * product(i, j) : Real(0);
-            residual(i, j) = g;
-            next += static_cast<double>(g) * static_cast<double>(g);
-          }
+          Kokkos::parallel_reduce(
+              Kokkos::TeamThreadRange(team, col_count),
+              [&](int j, double& partial) {
+                d(i, j) += static_cast<Real>(alpha) * direction(i, j);
+                const Real g = mask(i, j) ? residual(i, j) - static_cast<Real>(alpha) * product(i, j) : Real(0);
+                residual(i, j) = g;
+                partial += static_cast<double>(g) * static_cast<double>(g);
+              },
+              next);
           const double beta = rr(i) > 0 ? next / rr(i) : 0.0;
-          for (std::int64_t j = 0; j < cols; ++j) direction(i, j) = residual(i, j) + static_cast<Real>(beta) * direction(i, j);
-          rr(i) = next;
+          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, col_count), [&](int j) {
+            direction(i, j) = residual(i, j) + static_cast<Real>(beta) * direction(i, j);
+          });
+          team.team_barrier();  // every thread has read rr(i)
+          Kokkos::single(Kokkos::PerTeam(team), [&]() { rr(i) = next; });
         });
   }
   // Back to the weights: Ŵ = D / norm.
@@ -256,7 +269,9 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
     detail::layer_errors(exec, original, Matrix(w), mask, h_real, scores, work, report);
   }
   exec.fence();
+  check_status(status, check_symmetric_eigen);
   report.seconds = timer.seconds();
+  report.linear_algebra = detail::linear_algebra(exec);
   return report;
 }
 

@@ -6,9 +6,11 @@
 #include <Kokkos_Core.hpp>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "tsenor/layers/cuda_vendor.hpp"
 #include "tsenor/tsenor.hpp"
 
 namespace tsenor::layers {
@@ -27,6 +29,7 @@ struct LayerReport {
   std::vector<double> rho;
   std::vector<std::int64_t> support_changes;
   double seconds = 0.0;
+  const char* linear_algebra = "";  ///< who did the GEMMs and factorisations: "cuBLAS+cuSOLVER" or "Kokkos Kernels+LAPACK"
 };
 
 namespace detail {
@@ -59,11 +62,45 @@ Kokkos::MDRangePolicy<Exec, Kokkos::Rank<2>, Kokkos::IndexType<std::int64_t>> en
   return Kokkos::MDRangePolicy<Exec, Kokkos::Rank<2>, Kokkos::IndexType<std::int64_t>>(exec, {0, 0}, {rows, cols});
 }
 
-/// C = alpha·op(A)·op(B) + beta·C with Kokkos Kernels, on `exec` where Kokkos Kernels can (4.1 and
-/// later); Kokkos Kernels 3.4's gemm runs on the default instance, so `exec` is fenced first.
+#if defined(KOKKOS_ENABLE_CUDA)
+/// C = alpha·op(A)·op(B) + beta·C by cuBLAS on exec's stream, for row-major views (unit stride along
+/// rows): cuBLAS sees their column-major transposes, so it computes Cᵀ = op(B)ᵀ·op(A)ᵀ.
+template <class A, class B, class C>
+void cublas_gemm(const CudaVendor& v, const Kokkos::Cuda& exec, const char* op_a, const char* op_b,
+                 typename C::const_value_type alpha, const A& a, const B& b, typename C::const_value_type beta,
+                 const C& c) {
+  using Real = typename C::non_const_value_type;
+  const bool ta = op_a[0] == 'T', tb = op_b[0] == 'T';
+  const int m = static_cast<int>(c.extent(0)), n = static_cast<int>(c.extent(1));
+  const int k = static_cast<int>(ta ? a.extent(0) : a.extent(1));
+  const auto ld = [](const auto& x) { return static_cast<int>(x.extent(0) > 1 ? x.stride(0) : (x.extent(1) > 0 ? x.extent(1) : 1)); };
+  TSENOR_REQUIRE(a.stride(1) == 1 && b.stride(1) == 1 && c.stride(1) == 1, "tsenor::layers: GEMM needs unit-stride rows");
+  v.blas_set_stream(v.blas, exec.cuda_stream());
+  const cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasStatus_t status;
+  if constexpr (std::is_same<Real, float>::value)
+    status = v.sgemm(v.blas, ob, oa, n, m, k, &alpha, b.data(), ld(b), a.data(), ld(a), &beta, c.data(), ld(c));
+  else
+    status = v.dgemm(v.blas, ob, oa, n, m, k, &alpha, b.data(), ld(b), a.data(), ld(a), &beta, c.data(), ld(c));
+  TSENOR_REQUIRE(status == CUBLAS_STATUS_SUCCESS, "tsenor::layers: cuBLAS GEMM failed (status " +
+                                                      std::to_string(static_cast<int>(status)) + ")");
+}
+#endif
+
+/// C = alpha·op(A)·op(B) + beta·C: on CUDA by cuBLAS where it can be loaded (cuda_vendor.hpp), else
+/// with Kokkos Kernels, on `exec` where Kokkos Kernels can (4.1 and later); Kokkos Kernels 3.4's gemm
+/// runs on the default instance, so `exec` is fenced first.
 template <class Exec, class A, class B, class C>
 void gemm(const Exec& exec, const char* op_a, const char* op_b, typename C::const_value_type alpha, const A& a,
           const B& b, typename C::const_value_type beta, const C& c) {
+#if defined(KOKKOS_ENABLE_CUDA)
+  if constexpr (std::is_same<Exec, Kokkos::Cuda>::value) {
+    if (const CudaVendor* v = cuda_vendor()) {
+      if (c.extent(0) > 0 && c.extent(1) > 0) cublas_gemm(*v, exec, op_a, op_b, alpha, a, b, beta, c);
+      return;
+    }
+  }
+#endif
 #if defined(KOKKOSKERNELS_VERSION) && KOKKOSKERNELS_VERSION >= 40100
   KokkosBlas::gemm(exec, op_a, op_b, alpha, a, b, beta, c);
 #else
@@ -71,6 +108,42 @@ void gemm(const Exec& exec, const char* op_a, const char* op_b, typename C::cons
   KokkosBlas::gemm(op_a, op_b, alpha, a, b, beta, c);
   typename C::execution_space().fence();
 #endif
+}
+
+/// What runs the layer's dense linear algebra on `exec` (LayerReport::linear_algebra).
+template <class Exec>
+const char* linear_algebra(const Exec&) {
+#if defined(KOKKOS_ENABLE_CUDA)
+  if (std::is_same<Exec, Kokkos::Cuda>::value && cuda_vendor()) return "cuBLAS+cuSOLVER";
+#endif
+  return "Kokkos Kernels+LAPACK";
+}
+
+/// Damps the symmetric `h` in place as the references do: with a `dead` view (SparseGPT), a zero diagonal
+/// entry (a dead input, always 0) becomes 1 and is flagged there; then damp × mean(diag) is added to the
+/// diagonal. The mean
+/// is summed in index order by one thread, so every backend adds the same value.
+template <class Exec, class Memory>
+void damp_diagonal(const Exec& exec, const Kokkos::View<double**, Kokkos::LayoutRight, Memory>& h, double damp,
+                   const Kokkos::View<std::uint8_t*, Memory>& dead) {
+  const std::int64_t n = h.extent(0);
+  const bool flag = dead.extent(0) > 0;
+  Kokkos::View<double, Memory> shift("tsenor::damping");
+  Kokkos::parallel_for(
+      "tsenor::mean_diagonal", Kokkos::RangePolicy<Exec>(exec, 0, 1), KOKKOS_LAMBDA(int) {
+        double sum = 0.0;
+        for (std::int64_t i = 0; i < n; ++i) {
+          if (flag && h(i, i) == 0.0) {
+            dead(i) = 1;
+            h(i, i) = 1.0;
+          }
+          sum += h(i, i);
+        }
+        shift() = n > 0 ? damp * (sum / static_cast<double>(n)) : 0.0;
+      });
+  Kokkos::parallel_for(
+      "tsenor::damp", Kokkos::RangePolicy<Exec, Kokkos::IndexType<std::int64_t>>(exec, 0, n),
+      KOKKOS_LAMBDA(std::int64_t i) { h(i, i) += shift(); });
 }
 
 // tr(D H Dᵀ) in double: E = D·H by GEMM, then Σ E ⊙ D in a fixed order per row and over rows.

@@ -1,17 +1,22 @@
 // The dense linear algebra the layer-wise methods need and Kokkos Kernels does not have (a Cholesky
-// factorisation, a symmetric eigensolver): the thin interface to the vendor library. Today: LAPACK
-// on the host (Debian's reference LAPACK or OpenBLAS), also for GPU backends through one host round
-// trip per layer; cuSOLVER on CUDA is the next step (issue 11).
+// factorisation, a symmetric eigensolver): the thin interface to the vendor library, on the caller's
+// execution-space instance. CUDA: cuSOLVER on the instance's stream where it can be loaded
+// (cuda_vendor.hpp), with no host synchronisation; its status words stay in device memory until the
+// caller reads them with the layer's results (check_*). Otherwise LAPACK on the host (Debian's
+// reference LAPACK or OpenBLAS), through one host round trip for a GPU backend (HIP: Debian has no
+// rocSOLVER), and an error is thrown at once.
 #pragma once
 
 #include <Kokkos_Core.hpp>
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "tsenor/error.hpp"
+#include "tsenor/layers/cuda_vendor.hpp"
 
 extern "C" {
 void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
@@ -22,50 +27,194 @@ void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const 
 
 namespace tsenor::layers {
 
-/// U, the upper Cholesky factor of H⁻¹ (H⁻¹ = UᵀU), of the symmetric positive definite n×n matrix H
-/// in `h` (row-major on the host; the result replaces it, zero below the diagonal). What SparseGPT's
-/// column updates read. Throws tsenor::Error when H is not positive definite.
-inline void inverse_cholesky_upper(double* h, std::int64_t n) {
-  TSENOR_REQUIRE(n <= 2147483647, "tsenor::layers: matrix too large for LAPACK's int");
-  const int size = static_cast<int>(n);
-  int info = 0;
-  // H is symmetric, so the row-major array is H in LAPACK's column-major order too.
-  dpotrf_("L", &size, h, &size, &info);
-  TSENOR_REQUIRE(info == 0, "the layer's Gram matrix H is not positive definite (LAPACK dpotrf: leading minor " +
-                                std::to_string(info) + "); raise the damping");
-  dpotri_("L", &size, h, &size, &info);  // H⁻¹ in the lower triangle (column-major)
-  TSENOR_REQUIRE(info == 0, "inverting the layer's Gram matrix failed (LAPACK dpotri: " + std::to_string(info) + ")");
-  for (std::int64_t j = 0; j < n; ++j)  // mirror the lower triangle into the upper one
-    for (std::int64_t i = j + 1; i < n; ++i) h[i * n + j] = h[j * n + i];
-  dpotrf_("U", &size, h, &size, &info);  // column-major upper triangle: U(i, j) at h[i + j·n], i ≤ j
-  TSENOR_REQUIRE(info == 0, "H⁻¹ is not positive definite in floating point (LAPACK dpotrf: " +
-                                std::to_string(info) + "); raise the damping");
-  // Row-major U: U(i, j) = h[i + j·n] for i ≤ j, 0 below.
-  std::vector<double> u(static_cast<std::size_t>(n * n), 0.0);
-  for (std::int64_t j = 0; j < n; ++j)
-    for (std::int64_t i = 0; i <= j; ++i) u[i * n + j] = h[i + j * n];
-  std::copy(u.begin(), u.end(), h);
+/// The status words of a factorisation (LAPACK's or cuSOLVER's info, one per step), in the memory of the
+/// execution space that ran it: 0 when every step succeeded.
+template <class Memory>
+using FactorStatus = Kokkos::View<int[3], Memory>;
+
+/// Throws tsenor::Error for the status of inverse_cholesky_upper.
+inline void check_inverse_cholesky(const int* info) {
+  TSENOR_REQUIRE(info[0] == 0, "the layer's Gram matrix H is not positive definite (Cholesky: leading minor " +
+                                   std::to_string(info[0]) + "); raise the damping");
+  TSENOR_REQUIRE(info[1] == 0, "inverting the layer's Gram matrix failed (potri: " + std::to_string(info[1]) + ")");
+  TSENOR_REQUIRE(info[2] == 0, "H⁻¹ is not positive definite in floating point (Cholesky: " +
+                                   std::to_string(info[2]) + "); raise the damping");
 }
 
-/// The eigendecomposition H = Q diag(λ) Qᵀ of the symmetric n×n matrix in `h` (row-major on the host):
-/// λ ascending into `eigenvalues`, and `h` replaced by Q, row-major (column k is the k-th eigenvector).
-/// What ALPS's (H + ρI)⁻¹ reads for every ρ. Throws tsenor::Error when LAPACK does not converge.
-inline void symmetric_eigen(double* h, std::int64_t n, double* eigenvalues) {
-  TSENOR_REQUIRE(n <= 2147483647, "tsenor::layers: matrix too large for LAPACK's int");
-  const int size = static_cast<int>(n);
-  int info = 0, lwork = -1, liwork = -1, iwork_size = 0;
+/// Throws tsenor::Error for the status of symmetric_eigen.
+inline void check_symmetric_eigen(const int* info) {
+  TSENOR_REQUIRE(info[0] == 0, "the eigendecomposition of the layer's Gram matrix failed (syevd: " +
+                                   std::to_string(info[0]) + ")");
+}
+
+/// Reads a status back (after the caller's fence) and throws if a step failed.
+template <class Memory>
+void check_status(const FactorStatus<Memory>& status, void (*check)(const int*)) {
+  const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), status);
+  check(host.data());
+}
+
+namespace detail {
+
+inline int lapack_size(std::int64_t n) {
+  TSENOR_REQUIRE(n <= 2147483647, "tsenor::layers: matrix too large for a 32-bit LAPACK index");
+  return static_cast<int>(n);
+}
+
+// U with H⁻¹ = UᵀU for the row-major n×n H at h (replaced), by LAPACK; info[0..2] as FactorStatus.
+inline void lapack_inverse_cholesky_upper(double* h, std::int64_t n, int* info) {
+  const int size = lapack_size(n);
+  // H is symmetric, so the row-major array is H in LAPACK's column-major order too.
+  dpotrf_("L", &size, h, &size, &info[0]);
+  if (info[0] != 0) return;
+  dpotri_("L", &size, h, &size, &info[1]);  // H⁻¹ in the lower triangle (column-major)
+  if (info[1] != 0) return;
+  for (std::int64_t j = 0; j < n; ++j)  // mirror the lower triangle into the upper one
+    for (std::int64_t i = j + 1; i < n; ++i) h[i * n + j] = h[j * n + i];
+  dpotrf_("U", &size, h, &size, &info[2]);  // column-major upper triangle: U(i, j) at h[i + j·n], i ≤ j
+  if (info[2] != 0) return;
+  // Row-major U: U(i, j) = h[i + j·n] for i ≤ j, 0 below.
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = i + 1; j < n; ++j) {
+      h[i * n + j] = h[j * n + i];
+      h[j * n + i] = 0.0;
+    }
+}
+
+// H = Q diag(λ) Qᵀ by LAPACK for the row-major n×n H at h, replaced by Q (row-major); info[0].
+inline void lapack_symmetric_eigen(double* h, std::int64_t n, double* eigenvalues, int* info) {
+  const int size = lapack_size(n);
+  int lwork = -1, liwork = -1, iwork_size = 0;
   double work_size = 0.0;
-  dsyevd_("V", "L", &size, h, &size, eigenvalues, &work_size, &lwork, &iwork_size, &liwork, &info);  // query
+  dsyevd_("V", "L", &size, h, &size, eigenvalues, &work_size, &lwork, &iwork_size, &liwork, &info[0]);  // query
   lwork = static_cast<int>(work_size);
   liwork = iwork_size;
   std::vector<double> work(static_cast<std::size_t>(lwork > 1 ? lwork : 1));
   std::vector<int> iwork(static_cast<std::size_t>(liwork > 1 ? liwork : 1));
-  dsyevd_("V", "L", &size, h, &size, eigenvalues, work.data(), &lwork, iwork.data(), &liwork, &info);
-  TSENOR_REQUIRE(info == 0, "the eigendecomposition of the layer's Gram matrix failed (LAPACK dsyevd: " +
-                                std::to_string(info) + ")");
+  dsyevd_("V", "L", &size, h, &size, eigenvalues, work.data(), &lwork, iwork.data(), &liwork, &info[0]);
+  if (info[0] != 0) return;
   // LAPACK left Q column-major: Q(i, k) at h[i + k·n]; row-major wants it at h[i·n + k].
   for (std::int64_t i = 0; i < n; ++i)
     for (std::int64_t k = i + 1; k < n; ++k) std::swap(h[i * n + k], h[k * n + i]);
+}
+
+// Runs `lapack` on host copies of the views (the views themselves when the host can read them), then
+// throws if it failed.
+template <class Exec, class Matrix, class Vector, class Status, class Lapack>
+void on_host(const Exec& exec, const Matrix& h, const Vector& values, const Status& status, Lapack&& lapack,
+             void (*check)(const int*)) {
+  const auto h_host = Kokkos::create_mirror_view(h);
+  const auto values_host = Kokkos::create_mirror_view(values);
+  const auto status_host = Kokkos::create_mirror_view(status);
+  Kokkos::deep_copy(exec, h_host, h);
+  exec.fence();
+  lapack(h_host.data(), values_host.data(), status_host.data());
+  Kokkos::deep_copy(exec, h, h_host);
+  Kokkos::deep_copy(exec, values, values_host);
+  Kokkos::deep_copy(exec, status, status_host);
+  check(status_host.data());
+}
+
+#if defined(KOKKOS_ENABLE_CUDA)
+inline void require_cusolver(cusolverStatus_t status, const char* what) {
+  TSENOR_REQUIRE(status == CUSOLVER_STATUS_SUCCESS,
+                 std::string("tsenor::layers: cuSOLVER ") + what + " failed (status " +
+                     std::to_string(static_cast<int>(status)) + ")");
+}
+#endif
+
+}  // namespace detail
+
+/// U, the upper Cholesky factor of H⁻¹ (H⁻¹ = UᵀU), of the symmetric positive definite n×n matrix in
+/// `h` (row-major, in exec's memory; replaced by U, zero below the diagonal): what SparseGPT's column
+/// updates read. `status` gets the steps' status words (check_inverse_cholesky).
+template <class Exec, class Memory>
+void inverse_cholesky_upper(const Exec& exec, const Kokkos::View<double**, Kokkos::LayoutRight, Memory>& h,
+                            const FactorStatus<Memory>& status) {
+  const std::int64_t n = h.extent(0);
+#if defined(KOKKOS_ENABLE_CUDA)
+  if constexpr (std::is_same<Exec, Kokkos::Cuda>::value) {
+    if (const detail::CudaVendor* v = detail::cuda_vendor()) {
+      const int size = detail::lapack_size(n);
+      v->solver_set_stream(v->solver, exec.cuda_stream());
+      int lwork = 1, l = 0;
+      detail::require_cusolver(v->potrf_size(v->solver, CUBLAS_FILL_MODE_LOWER, size, h.data(), size, &l), "potrf");
+      lwork = std::max(lwork, l);
+      detail::require_cusolver(v->potri_size(v->solver, CUBLAS_FILL_MODE_LOWER, size, h.data(), size, &l), "potri");
+      lwork = std::max(lwork, l);
+      detail::require_cusolver(v->potrf_size(v->solver, CUBLAS_FILL_MODE_UPPER, size, h.data(), size, &l), "potrf");
+      lwork = std::max(lwork, l);
+      Kokkos::View<double*, Memory> work(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::cusolver_work"),
+                                         lwork);
+      detail::require_cusolver(
+          v->potrf(v->solver, CUBLAS_FILL_MODE_LOWER, size, h.data(), size, work.data(), lwork, status.data()), "potrf");
+      detail::require_cusolver(
+          v->potri(v->solver, CUBLAS_FILL_MODE_LOWER, size, h.data(), size, work.data(), lwork, status.data() + 1),
+          "potri");
+      using Pairs = Kokkos::MDRangePolicy<Exec, Kokkos::Rank<2>, Kokkos::IndexType<std::int64_t>>;
+      Kokkos::parallel_for(  // as the LAPACK path: the row-major lower triangle from the upper one
+          "tsenor::mirror_inverse", Pairs(exec, {0, 0}, {n, n}), KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) {
+            if (i > j) h(i, j) = h(j, i);
+          });
+      detail::require_cusolver(
+          v->potrf(v->solver, CUBLAS_FILL_MODE_UPPER, size, h.data(), size, work.data(), lwork, status.data() + 2),
+          "potrf");
+      Kokkos::parallel_for(  // column-major U to row-major, zero below the diagonal
+          "tsenor::transpose_factor", Pairs(exec, {0, 0}, {n, n}), KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) {
+            if (i < j) {
+              h(i, j) = h(j, i);
+              h(j, i) = 0.0;
+            }
+          });
+      return;
+    }
+  }
+#endif
+  const Kokkos::View<double*, Memory> none("tsenor::none", 0);
+  detail::on_host(
+      exec, h, none, status, [&](double* a, double*, int* info) { detail::lapack_inverse_cholesky_upper(a, n, info); },
+      check_inverse_cholesky);
+}
+
+/// The eigendecomposition H = Q diag(λ) Qᵀ of the symmetric n×n matrix in `h` (row-major, in exec's
+/// memory): λ ascending into `eigenvalues`, and `h` replaced by Q, row-major (column k is the k-th
+/// eigenvector): what ALPS's (H + ρI)⁻¹ reads for every ρ. `status`: check_symmetric_eigen.
+template <class Exec, class Memory>
+void symmetric_eigen(const Exec& exec, const Kokkos::View<double**, Kokkos::LayoutRight, Memory>& h,
+                     const Kokkos::View<double*, Memory>& eigenvalues, const FactorStatus<Memory>& status) {
+  const std::int64_t n = h.extent(0);
+#if defined(KOKKOS_ENABLE_CUDA)
+  if constexpr (std::is_same<Exec, Kokkos::Cuda>::value) {
+    if (const detail::CudaVendor* v = detail::cuda_vendor()) {
+      const int size = detail::lapack_size(n);
+      v->solver_set_stream(v->solver, exec.cuda_stream());
+      int lwork = 0;
+      detail::require_cusolver(v->syevd_size(v->solver, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, size,
+                                             h.data(), size, eigenvalues.data(), &lwork),
+                               "syevd");
+      Kokkos::View<double*, Memory> work(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::cusolver_work"),
+                                         std::max(lwork, 1));
+      detail::require_cusolver(v->syevd(v->solver, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, size, h.data(),
+                                        size, eigenvalues.data(), work.data(), lwork, status.data()),
+                               "syevd");
+      using Pairs = Kokkos::MDRangePolicy<Exec, Kokkos::Rank<2>, Kokkos::IndexType<std::int64_t>>;
+      Kokkos::parallel_for(  // column-major Q to row-major
+          "tsenor::transpose_eigenvectors", Pairs(exec, {0, 0}, {n, n}),
+          KOKKOS_LAMBDA(std::int64_t i, std::int64_t k) {
+            if (i < k) {
+              const double t = h(i, k);
+              h(i, k) = h(k, i);
+              h(k, i) = t;
+            }
+          });
+      return;
+    }
+  }
+#endif
+  detail::on_host(
+      exec, h, eigenvalues, status,
+      [&](double* a, double* values, int* info) { detail::lapack_symmetric_eigen(a, n, values, info); },
+      check_symmetric_eigen);
 }
 
 }  // namespace tsenor::layers

@@ -35,7 +35,7 @@ struct SparseGPTOptions {
 /// cols must be a multiple of M, and rows too for the transposable pattern.
 ///
 /// The mask of each strip is the exact solver's for that strip's scores: bit-identical on every
-/// backend for the same scores. Ŵ comes from GEMMs and LAPACK: the same bits run to run on one
+/// backend for the same scores. Ŵ comes from GEMMs and a vendor factorisation: the same bits run to run on one
 /// backend and thread count; across backends they differ by rounding (see the tests' bound).
 template <class Exec, class Real>
 LayerReport sparsegpt(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRight, typename Exec::memory_space>& w,
@@ -69,30 +69,18 @@ LayerReport sparsegpt(const Exec& exec, const Kokkos::View<Real**, Kokkos::Layou
   }
 
   // Damping and dead inputs (a zero diagonal: the input is always 0, its weights are pruned), then
-  // the factor of H⁻¹ on the host (LAPACK), one round trip per layer.
-  Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> factor("tsenor::hinv_host", cols, cols);
+  // the factor of H⁻¹ (linalg.hpp: cuSOLVER or LAPACK).
+  Kokkos::View<double**, Kokkos::LayoutRight, Memory> factor(
+      Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::hinv_factor"), cols, cols);
   Kokkos::deep_copy(exec, factor, h);
-  exec.fence();
-  Kokkos::View<std::uint8_t*, Kokkos::HostSpace> dead_host("tsenor::dead", cols);
-  double mean_diagonal = 0.0;  // after the dead inputs' 1s, as the reference
-  for (std::int64_t i = 0; i < cols; ++i) {
-    if (factor(i, i) == 0.0) {
-      dead_host(i) = 1;
-      factor(i, i) = 1.0;
-    }
-    mean_diagonal += factor(i, i);
-  }
-  mean_diagonal = cols > 0 ? mean_diagonal / static_cast<double>(cols) : 0.0;
-  for (std::int64_t i = 0; i < cols; ++i) factor(i, i) += options.damp * mean_diagonal;
-  inverse_cholesky_upper(factor.data(), cols);
+  Kokkos::View<std::uint8_t*, Memory> dead("tsenor::dead", cols);
+  detail::damp_diagonal(exec, factor, options.damp, dead);
+  FactorStatus<Memory> status("tsenor::factor_status");
+  inverse_cholesky_upper(exec, factor, status);
   detail::Matrix<Real, Memory> hinv(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::hinv"), cols, cols);
-  {
-    auto hinv_host = Kokkos::create_mirror_view(hinv);
-    for (std::int64_t i = 0; i < cols; ++i)
-      for (std::int64_t j = 0; j < cols; ++j) hinv_host(i, j) = static_cast<Real>(factor(i, j));
-    Kokkos::deep_copy(exec, hinv, hinv_host);
-  }
-  const auto dead = Kokkos::create_mirror_view_and_copy(Memory(), dead_host);
+  Kokkos::parallel_for(
+      "tsenor::hinv", detail::entries(exec, cols, cols),
+      KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { hinv(i, j) = static_cast<Real>(factor(i, j)); });
   Kokkos::parallel_for(
       "tsenor::dead_inputs", detail::entries(exec, rows, cols), KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) {
         if (dead(j)) w(i, j) = Real(0);
@@ -151,7 +139,9 @@ LayerReport sparsegpt(const Exec& exec, const Kokkos::View<Real**, Kokkos::Layou
     detail::layer_errors(exec, original, detail::Matrix<Real, Memory>(w), mask, h_real, difference, product, report);
   }
   exec.fence();
+  check_status(status, check_inverse_cholesky);
   report.seconds = timer.seconds();
+  report.linear_algebra = detail::linear_algebra(exec);
   return report;
 }
 

@@ -1,0 +1,25 @@
+// tsenor prune --method sparsegpt|alps: a weight is pruned whole by SparseGPT or ALPS (tsenor::layers) on the
+// --backend, with the Gram matrix of its calibration inputs, and written back in its own dtype.
+#pragma once
+
+#include <string>
+
+#include "args.hpp"
+#include "prune_plan.hpp"
+#include "prune_report.hpp"
+#include "tsenor/io/files.hpp"
+#include "tsenor/io/safetensors.hpp"
+
+namespace tsenor::tool {
+
+/// Whether this build has tsenor::layers (Kokkos Kernels and LAPACK).
+bool have_layers();
+
+/// Prunes `it` (its calibration attached by the plan): reads the weight and H (or accumulates H = XᵀX from raw
+/// activations in double, with Kokkos Kernels' GEMM on the backend, in blocks of a fixed number of rows), runs
+/// the method, writes the mask and the reconstructed weights (rounded to the weight's dtype, pruned entries +0)
+/// at the plan's offsets. Throws tsenor::Error naming the file and tensor.
+PrunedTensor reconstruct_tensor(const PlannedTensor& it, const Args& args, const std::string& backend,
+                                const io::SafetensorsFile& calibration, io::OutputFile* masks, io::OutputFile* apply);
+
+}  // namespace tsenor::tool
