@@ -74,6 +74,25 @@ def test_wanda_and_magnitude_take_the_standard_pattern():
     assert tsenor.pipeline.rows_mask(scores, 2, 4).tolist() == [[1, 0, 1, 0, 0, 1, 1, 0]]
 
 
+def test_standard_mask_ties_go_to_the_lower_index_on_every_device():
+    # 4-bit weights tie within a group all the time; torch.topk picked other entries on CUDA than on the CPU.
+    scores = torch.tensor([[1.0, 1.0, 1.0, 1.0, 3.0, 1.0, 3.0, 3.0], [0.5, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0]])
+    expected = [[1, 1, 0, 0, 1, 0, 1, 0], [0, 1, 1, 0, 1, 1, 0, 0]]
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        assert tsenor.pipeline.rows_mask(scores.to(device), 2, 4).tolist() == expected
+    wide = torch.randint(0, 3, (64, 256)).float()  # many ties in groups of 32
+    keep = tsenor.pipeline.rows_mask(wide, 16, 32).reshape(64, 8, 32)
+    groups = wide.reshape(64, 8, 32)
+    threshold = torch.where(keep.bool(), groups, torch.inf).amin(dim=2, keepdim=True)
+    assert (keep.sum(dim=2) == 16).all() and (groups[~keep.bool()].reshape(64, 8, 16) <= threshold).all()
+    # Among the entries equal to the smallest kept score, the kept ones come first.
+    tied = groups == threshold
+    first_dropped = torch.where(tied & ~keep.bool(), torch.arange(32), 32).amin(dim=2)
+    last_kept = torch.where(tied & keep.bool(), torch.arange(32), -1).amax(dim=2)
+    assert (last_kept < first_dropped).all()
+
+
 def test_the_mask_solver_method_is_chosen():
     kept = {}
     for mask_method in ("exact", "entropic"):

@@ -76,11 +76,13 @@ def _first_output(output):
 
 
 def rows_mask(scores, n, m):
-    """Standard N:M: in every group of M consecutive entries of a row, the N largest scores (uint8)."""
+    """Standard N:M: in every group of M consecutive entries of a row, the N largest scores (uint8). Ties go
+    to the lower index, as in the library's rows pattern, so that the mask is the same on every device
+    (torch.topk breaks ties one way on the CPU and another on CUDA; quantized weights tie often)."""
     rows, cols = scores.shape
     groups = scores.reshape(rows, cols // m, m)
     keep = torch.zeros_like(groups, dtype=torch.uint8)
-    keep.scatter_(2, groups.topk(n, dim=2).indices, 1)
+    keep.scatter_(2, torch.sort(groups, dim=2, descending=True, stable=True).indices[..., :n], 1)
     return keep.reshape(rows, cols)
 
 
