@@ -153,3 +153,21 @@ def test_same_bits_as_the_tool(tmp_path, method, dtype):
     got = load_file(tmp_path / "pruned.safetensors")["fc.weight"]
     bits = torch.int32 if dtype == torch.float32 else torch.int16
     assert got.dtype == dtype and torch.equal(got.view(bits), expected.to(dtype).view(bits))
+
+
+@pytest.mark.parametrize("bind", ["spread", "false"])
+def test_warns_when_openblas_runs_on_one_thread(bind):
+    """With OMP_PROC_BIND set, the pthreads OpenBLAS sizes its pool from the one core the thread is bound
+    to, and every GEMM of SparseGPT and ALPS runs on it: the layer methods say so, once (README "CPU
+    threads")."""
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS")}
+    env.update(OMP_PROC_BIND=bind, OMP_NUM_THREADS="2")
+    code = ("import numpy as np, tsenor\n"
+            "w = np.ones((16, 16), np.float32)\n"
+            "tsenor.sparsegpt(w, np.eye(16), '2:4'); tsenor.alps(w, np.eye(16), '2:4')\n")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    warnings = run.stderr.count("OpenBLAS runs the layer's GEMMs on 1 thread while Kokkos runs 2")
+    assert warnings == (1 if bind == "spread" or os.cpu_count() < 2 else 0), run.stderr

@@ -5,6 +5,9 @@
 #include <KokkosBlas3_gemm.hpp>
 #include <Kokkos_Core.hpp>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -12,6 +15,12 @@
 
 #include "tsenor/layers/cuda_vendor.hpp"
 #include "tsenor/tsenor.hpp"
+
+#if defined(__linux__) && defined(__GNUC__)
+// OpenBLAS's own entry points, where the host BLAS is OpenBLAS (null otherwise).
+extern "C" int openblas_get_parallel(void) __attribute__((weak));
+extern "C" int openblas_get_num_threads(void) __attribute__((weak));
+#endif
 
 namespace tsenor::layers {
 
@@ -107,6 +116,32 @@ void gemm(const Exec& exec, const char* op_a, const char* op_b, typename C::cons
   exec.fence();
   KokkosBlas::gemm(op_a, op_b, alpha, a, b, beta, c);
   typename C::execution_space().fence();
+#endif
+}
+
+/// Warns once on stderr when the host's GEMMs would run on one thread while `exec` runs several: the
+/// pthreads build of OpenBLAS sizes its pool from the cores the starting thread may use, and with
+/// OMP_PROC_BIND set that thread is bound to one (measured on 16 cores: SparseGPT and ALPS's GEMMs 6–23×
+/// slower; README "CPU threads"). Silent where the user chose the BLAS threads (OPENBLAS_NUM_THREADS,
+/// GOTO_NUM_THREADS), on GPUs and without OpenBLAS.
+template <class Exec>
+void warn_if_blas_single_threaded(const Exec& exec) {
+#if defined(__linux__) && defined(__GNUC__)
+  if (!Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Exec::memory_space>::accessible) return;
+  if (!openblas_get_parallel || !openblas_get_num_threads || openblas_get_parallel() != 1) return;
+  if (std::getenv("OPENBLAS_NUM_THREADS") || std::getenv("GOTO_NUM_THREADS")) return;
+  const int blas = openblas_get_num_threads(), kokkos = exec.concurrency();
+  if (blas > 1 || kokkos < 2) return;
+  static std::once_flag once;
+  std::call_once(once, [kokkos] {
+    std::fprintf(stderr,
+                 "tsenor: warning: OpenBLAS runs the layer's GEMMs on 1 thread while Kokkos runs %d: OpenBLAS "
+                 "sized its pool from the cores its starting thread may use (with OMP_PROC_BIND set, one). Unset "
+                 "OMP_PROC_BIND (or set it to false) for SparseGPT and ALPS on the CPU.\n",
+                 kokkos);
+  });
+#else
+  (void)exec;
 #endif
 }
 
