@@ -337,7 +337,8 @@ def markdown(result, metric_names):
             for i, r in enumerate(result["runs"])]
     lines = [f"# {result['model']['name']}: pruned, evaluated", "", "Runs (the cells' `run` column):", ""] + runs + [
              "", f"torch {result['torch']}, transformers {result['transformers']}, tsenor {result['tsenor']} "
-             f"(backends {', '.join(result['tsenor_backends'])}); device {result['device']}.",
+             f"(backends {', '.join(result['tsenor_backends'])}); device {result['device']}"
+             + (f" ({result['gpu']})." if result.get("gpu") else "."),
              "", "Sources: " + "; ".join(f"{s['package']} `{s['file']}` sha256 `{s['sha256']}`"
                                           for s in result["model"]["sources"] + [result["text"]]) + ".", "",
              f"Calibration: {result['calibration']}. Held-out: {result['held_out']}.", "",
@@ -398,7 +399,9 @@ def main():
 
     result = {"model": {"key": a.model, "name": name, "kind": kind, "sources": sources,
                         "parameters": sum(p.numel() for p in model.parameters())},
-              "text": text, "device": a.device, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+              "text": text, "device": a.device,
+              "gpu": torch.cuda.get_device_name(a.device) if torch.device(a.device).type == "cuda" else None,
+              "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
               "transformers": transformers.__version__, "tsenor": tsenor.__version__,
               "tsenor_backends": tsenor.backends(),
               "calibration": f"{a.calibration} windows of {a.seq_len} tokens of library/ prose",
