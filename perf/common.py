@@ -2,6 +2,7 @@
 machine a result was measured on, the N:M pattern, tiles of a matrix, N-regularity and the error statistics of
 docs/design.md §3. The drivers import it as `common` (their own folder is first on sys.path).
 """
+import hashlib
 import json
 import os
 import platform
@@ -45,6 +46,15 @@ def git_revision(short=False):
         return rev + ("-dirty" if dirty else "")
     except (OSError, RuntimeError):
         return "unknown"
+
+
+def sha256(path):
+    """The file's SHA-256 (hex), read in 16 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def cpu_model():

@@ -37,7 +37,6 @@ perf/results/<model>-quality. Progress goes to stderr; the JSON is rewritten aft
 import argparse
 import copy
 import glob
-import hashlib
 import io
 import json
 import math
@@ -58,7 +57,7 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import git_revision, machine  # noqa: E402
+from common import git_revision, machine, sha256  # noqa: E402
 import quality_plot  # noqa: E402
 
 import tsenor  # noqa: E402
@@ -68,14 +67,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 METHODS = ("magnitude", "wanda", "sparsegpt", "alps")  # tsenor.pipeline.METHODS, cheapest first
 MASKS = {"rows": ("rows", "auto"), "exact": ("transposable", "exact"), "entropic": ("transposable", "entropic")}
 MASK_NAMES = {"rows": "standard", "exact": "transposable (exact)", "entropic": "transposable (entropic)"}
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def cached(cache, pattern):

@@ -15,7 +15,6 @@ perf/results/<name>.json and .md: seconds, GB/s read, peak memory, and the split
   perf/prune_llama.py --tool build-cuda/bin/tsenor --layers 32 --backend cuda --name prune-llama3-8b-h100
 """
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -26,7 +25,7 @@ import time
 
 import numpy as np
 
-from common import HERE, git_revision, machine, nm_of, regular_tiles, run
+from common import HERE, git_revision, machine, nm_of, regular_tiles, run, sha256
 
 SHAPES = [("self_attn.q_proj", (4096, 4096)), ("self_attn.k_proj", (1024, 4096)), ("self_attn.v_proj", (1024, 4096)),
           ("self_attn.o_proj", (4096, 4096)), ("mlp.gate_proj", (14336, 4096)), ("mlp.up_proj", (14336, 4096)),
@@ -102,14 +101,6 @@ def verify(masks_path, n, m, expected_names):
             bad += int((~regular_tiles(f.get_tensor(name), n, m)).sum())
     return {"tensors": len(names), "names_as_expected": names == sorted(expected_names), "tiles_not_n_regular": bad,
             "loaded_with_safetensors": True}
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 24), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def main():
