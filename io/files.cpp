@@ -259,8 +259,20 @@ void OutputFile::write_at(std::uint64_t offset, const void* data, std::uint64_t 
     src += put;
     offset += static_cast<std::uint64_t>(put);
     bytes -= static_cast<std::uint64_t>(put);
-    if (offset > next_) next_ = offset;
+    std::uint64_t seen = next_.load();
+    while (offset > seen && !next_.compare_exchange_weak(seen, offset)) {
+    }
   }
+}
+
+void OutputFile::start_writeback(std::uint64_t offset, std::uint64_t bytes) {
+#ifdef __linux__
+  if (!device_ && bytes > 0)  // a hint: the data is written either way, and commit's fsync reports errors
+    (void)::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(bytes), SYNC_FILE_RANGE_WRITE);
+#else
+  (void)offset;
+  (void)bytes;
+#endif
 }
 
 void OutputFile::commit() {

@@ -4,11 +4,18 @@
 #include <Kokkos_Core.hpp>
 #include <cstdlib>
 #include <string>
+#include <type_traits>
+#include <vector>
 #if KOKKOS_VERSION >= 40100
 #include <Kokkos_Profiling_ScopedRegion.hpp>
 #endif
 #ifdef KOKKOS_ENABLE_OPENMP
 #include <omp.h>
+#endif
+#if defined(KOKKOS_ENABLE_CUDA)
+#include <cuda_runtime_api.h>
+#elif defined(KOKKOS_ENABLE_HIP)
+#include <hip/hip_runtime_api.h>
 #endif
 
 #include "tsenor/error.hpp"
@@ -23,6 +30,84 @@ using HIP = Kokkos::HIP;
 using HIP = Kokkos::Experimental::HIP;
 #endif
 #endif
+
+/// Host memory that `ExecSpace` copies to and from without staging (page-locked on GPUs, so that copies
+/// on an instance run asynchronously); HostSpace on host backends.
+template <class ExecSpace>
+struct Pinned {
+  using type = Kokkos::HostSpace;
+};
+#ifdef KOKKOS_ENABLE_CUDA
+template <>
+struct Pinned<Kokkos::Cuda> {
+  using type = Kokkos::CudaHostPinnedSpace;
+};
+#endif
+#ifdef KOKKOS_ENABLE_HIP
+template <>
+struct Pinned<HIP> {
+#if KOKKOS_VERSION >= 40000
+  using type = Kokkos::HIPHostPinnedSpace;
+#else
+  using type = Kokkos::Experimental::HIPHostPinnedSpace;
+#endif
+};
+#endif
+template <class ExecSpace>
+using PinnedSpace = typename Pinned<ExecSpace>::type;
+
+/// `count` instances of an execution space whose work can overlap: on GPUs each on a stream of its own
+/// (created here, destroyed after the instances), on host backends copies of the default instance. Kokkos
+/// 3.4 has no partition_space; both versions take a stream.
+template <class ExecSpace>
+class Instances {
+ public:
+  explicit Instances(int count) {
+    for (int k = 0; k < count; ++k) {
+#if defined(KOKKOS_ENABLE_CUDA)
+      if constexpr (std::is_same<ExecSpace, Kokkos::Cuda>::value) {
+        cudaStream_t stream = nullptr;
+        TSENOR_REQUIRE(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess,
+                       "tsenor: cannot create a CUDA stream");
+        streams_.push_back(stream);
+        instances_.emplace_back(stream);
+        continue;
+      }
+#elif defined(KOKKOS_ENABLE_HIP)
+      if constexpr (std::is_same<ExecSpace, HIP>::value) {
+        hipStream_t stream = nullptr;
+        TSENOR_REQUIRE(hipStreamCreateWithFlags(&stream, hipStreamNonBlocking) == hipSuccess,
+                       "tsenor: cannot create a HIP stream");
+        streams_.push_back(stream);
+        instances_.emplace_back(stream);
+        continue;
+      }
+#endif
+      instances_.emplace_back();
+    }
+  }
+  ~Instances() {
+    for (const ExecSpace& exec : instances_) exec.fence();
+    instances_.clear();
+#if defined(KOKKOS_ENABLE_CUDA)
+    for (cudaStream_t stream : streams_) cudaStreamDestroy(stream);
+#elif defined(KOKKOS_ENABLE_HIP)
+    for (hipStream_t stream : streams_) (void)hipStreamDestroy(stream);
+#endif
+  }
+  Instances(const Instances&) = delete;
+  Instances& operator=(const Instances&) = delete;
+  int size() const { return static_cast<int>(instances_.size()); }
+  const ExecSpace& operator[](int k) const { return instances_[static_cast<std::size_t>(k)]; }
+
+ private:
+  std::vector<ExecSpace> instances_;
+#if defined(KOKKOS_ENABLE_CUDA)
+  std::vector<cudaStream_t> streams_;
+#elif defined(KOKKOS_ENABLE_HIP)
+  std::vector<hipStream_t> streams_;
+#endif
+};
 
 /// Number of threads an execution space instance runs with. Kokkos 4 made concurrency()
 /// a member of the instance; Kokkos 3.4 only has the static function.

@@ -181,11 +181,12 @@ inline std::int64_t totals_size(std::int64_t count) {
 
 /// Totals of the first `count` tile statuses with the same bits on every backend: a fixed tree of
 /// sequential sums — chunks of 64 consecutive tiles, then chunks of 64 of those totals, and so on
-/// (the levels one after another in `totals`, totals_size(count) entries), the last ≤ 64 totals
-/// in order on the host. Fences only `exec`.
+/// (the levels one after another in `totals`, totals_size(count) entries), launched on `exec` without
+/// waiting. Returns the last level (≤ 64 totals), for add_in_order on the host.
 template <class ExecSpace>
-Summary summarize(const ExecSpace& exec, const Kokkos::View<TileStatus*, typename ExecSpace::memory_space>& status,
-                  std::int64_t count, const Kokkos::View<Summary*, typename ExecSpace::memory_space>& totals) {
+Kokkos::View<Summary*, typename ExecSpace::memory_space> reduce_tiles(
+    const ExecSpace& exec, const Kokkos::View<TileStatus*, typename ExecSpace::memory_space>& status,
+    std::int64_t count, const Kokkos::View<Summary*, typename ExecSpace::memory_space>& totals) {
   using Range = Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>;
   using Span = std::pair<std::int64_t, std::int64_t>;
   constexpr std::int64_t chunk = 64;
@@ -224,13 +225,27 @@ Summary summarize(const ExecSpace& exec, const Kokkos::View<TileStatus*, typenam
           above(c) = p;
         });
   }
+  return level;
+}
+
+/// The last totals of reduce_tiles, added in order on the host.
+template <class HostView>
+Summary add_in_order(const HostView& level) {
+  Summary s;
+  for (std::size_t c = 0; c < level.extent(0); ++c) add_to(s, level(c));
+  return s;
+}
+
+/// reduce_tiles, then the sum on the host. Fences only `exec`.
+template <class ExecSpace>
+Summary summarize(const ExecSpace& exec, const Kokkos::View<TileStatus*, typename ExecSpace::memory_space>& status,
+                  std::int64_t count, const Kokkos::View<Summary*, typename ExecSpace::memory_space>& totals) {
+  const auto level = reduce_tiles(exec, status, count, totals);
   Kokkos::View<Summary*, Kokkos::HostSpace> host(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::totals"),
-                                                 size);
+                                                 level.extent(0));
   Kokkos::deep_copy(exec, host, level);
   exec.fence();
-  Summary s;
-  for (std::int64_t c = 0; c < size; ++c) add_to(s, host(c));
-  return s;
+  return add_in_order(host);
 }
 
 /// `kept` if it holds at least n entries, else a new view of n entries (kept in `*kept` if given).
@@ -441,6 +456,66 @@ void launch_mask(const ExecSpace& exec, const ScoreView& scores, const MaskView&
   const auto status = detail::reserve(&workspace.status, tiles, "tsenor::tile_status");
   detail::launch_tiles(exec, scores, mask, status, {}, detail::resolve_params(options, method), batch);
 }
+
+/// A mask solved while the caller does other work, with compute_mask's summary: for pipelines that keep
+/// several chunks in flight, each on an execution space instance (and a MaskLaunch) of its own. start()
+/// launches the solve of every tile and the reduction of their totals on `exec` and copies the totals to
+/// host memory that the GPU writes directly (compat::PinnedSpace), all without waiting; after exec.fence(),
+/// summary() returns what compute_mask returns for the same call, with the same bits (but `seconds`, which
+/// is the caller's to measure). Like launch_mask it does not check the scores: they must be finite and ≥ 0.
+template <class ExecSpace>
+class MaskLaunch {
+ public:
+  using memory_space = typename ExecSpace::memory_space;
+
+  template <class ScoreView, class MaskView>
+  void start(const ExecSpace& exec, const ScoreView& scores, const MaskView& mask, const Options& options) {
+    static_assert(Kokkos::is_view<ScoreView>::value && ScoreView::rank == 2 && Kokkos::is_view<MaskView>::value &&
+                      MaskView::rank == 2,
+                  "MaskLaunch: scores and mask must be rank-2 Kokkos::Views");
+    const std::int64_t rows = scores.extent(0), cols = scores.extent(1);
+    detail::validate(options, rows, cols);
+    const int m = options.m;
+    const std::int64_t tiles = ((rows + m - 1) / m) * ((cols + m - 1) / m);
+    TSENOR_REQUIRE(tiles <= 2147483647, "tsenor::MaskLaunch: " + std::to_string(tiles) + " tiles exceed one launch");
+    const Method method = options.method == Method::automatic
+                              ? backends::LaunchTraits<ExecSpace>::default_method(options.n, m)
+                              : options.method;
+    const TileParams params = detail::resolve_params(options, method);
+    const auto status = detail::reserve(&workspace_.status, tiles, "tsenor::tile_status");
+    const auto totals = detail::reserve(&workspace_.totals, detail::totals_size(tiles), "tsenor::totals");
+    detail::launch_tiles(exec, scores, mask, status, {}, params, 1);
+    const auto level = detail::reduce_tiles(exec, status, tiles, totals);
+    if (host_.extent(0) < level.extent(0))
+      host_ = decltype(host_)(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::totals_host"), 64);
+    levels_ = static_cast<std::int64_t>(level.extent(0));
+    Kokkos::deep_copy(exec, Kokkos::subview(host_, std::pair<std::int64_t, std::int64_t>(0, levels_)), level);
+    shape_ = Summary{};
+    shape_.method = method;
+    shape_.n = options.n;
+    shape_.m = m;
+    shape_.tau = params.dykstra.tau;
+    shape_.max_iterations = params.dykstra.max_iterations;
+    shape_.matrices = 1;
+    shape_.rows = rows;
+    shape_.cols = cols;
+    shape_.tiles = tiles;
+    shape_.device_bytes = status.span() * sizeof(TileStatus) + totals.span() * sizeof(Summary);
+  }
+
+  /// The summary of the last start(), once its execution space instance has been fenced.
+  Summary summary() const {
+    Summary s = shape_;  // counts and sums zero
+    detail::add_to(s, detail::add_in_order(Kokkos::subview(host_, std::pair<std::int64_t, std::int64_t>(0, levels_))));
+    return s;
+  }
+
+ private:
+  Workspace<memory_space> workspace_;
+  Kokkos::View<Summary*, compat::PinnedSpace<ExecSpace>> host_;
+  std::int64_t levels_ = 0;
+  Summary shape_;
+};
 
 /// The same on host memory: `scores` is a rows×cols matrix with element (r, c) at
 /// scores[r·row_stride + c·col_stride] (strides in elements: C order is (cols, 1), Fortran
