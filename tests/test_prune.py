@@ -298,6 +298,74 @@ class Report(PruneTestCase):
             self.assertEqual(a.read(), b.read())
 
 
+class Pipeline(PruneTestCase):
+    """Masks from scores run as a pipeline over the chunks (reading, the backend's work and writing overlap): the
+    bytes are those of one chunk at a time on the host, whatever the chunk size, the backend and the order in
+    which the chunks finish; the report says when each chunk went through each stage."""
+
+    def setUp(self):
+        super().setUp()
+        rng = np.random.default_rng(21)
+        # BF16 (decoded by the backend), several chunks each at --max-chunk-mb 1 (262144 scores), more chunks in
+        # all than the pipeline holds at once
+        self.weights = {"a.weight": rng.standard_normal((4096, 256)), "b.weight": rng.standard_normal((512, 1024)),
+                        "c.weight": rng.standard_normal((1024, 512))}
+        write_bf16(self.path("model.safetensors"), self.weights)
+
+    def backends(self):
+        line = self.run_tool("--version").stdout
+        return line[line.index("; ") + 2:line.rindex(")")].split()
+
+    def test_bytes_do_not_depend_on_backend_or_chunk_size(self):
+        runs = {}
+        for backend in self.backends():
+            for chunk in ("1", "64"):
+                key = f"{backend}-{chunk}"
+                self.assertRuns("prune", "--input", "model.safetensors", "--nm", "4:8", "--backend", backend,
+                                "--max-chunk-mb", chunk, "--output", f"m-{key}.safetensors", "--apply",
+                                f"p-{key}.safetensors", "--quiet")
+                with open(self.path(f"m-{key}.safetensors"), "rb") as m, open(self.path(f"p-{key}.safetensors"), "rb") as q:
+                    runs[key] = (m.read(), q.read())
+        first = next(iter(runs))
+        for key, data in runs.items():
+            self.assertEqual(data, runs[first], f"{key} against {first}")
+        masks = load_file(self.path(f"m-{first}.safetensors"))
+        for name, w in self.weights.items():
+            scores = np.abs(bf16_to_f32(bf16_bits(w)))
+            np.testing.assert_array_equal(masks[name], self.reference_mask(scores, "4:8", name.split(".")[0]))
+
+    def test_the_report_has_each_chunk_s_timeline(self):
+        self.assertRuns("prune", "--input", "model.safetensors", "--max-chunk-mb", "1", "--output", "m.safetensors",
+                        "--report", "r.json", "--quiet")
+        with open(self.path("r.json")) as f:
+            report = json.load(f)
+        wall = report["totals"]["seconds"]
+        for t in report["tensors"]:
+            chunks = t["timeline"]
+            self.assertEqual(len(chunks), t["chunks"])
+            self.assertGreater(t["chunks"], 1, t["name"])
+            self.assertEqual([c["first_row"] for c in chunks], [k * t["chunk_rows"] for k in range(t["chunks"])])
+            self.assertEqual(sum(c["rows"] for c in chunks), t["shape"][0])
+            for c in chunks:  # a chunk is read, then solved, then written, within the run
+                stamps = c["read"] + c["solve"] + c["write"]
+                self.assertEqual(stamps, sorted(stamps), c)
+                self.assertGreaterEqual(stamps[0], 0)
+                self.assertLessEqual(stamps[-1], wall)
+            self.assertAlmostEqual(t["seconds_read"], sum(c["read"][1] - c["read"][0] for c in chunks), places=6)
+
+    def test_the_first_bad_chunk_in_order_is_reported(self):
+        w = {k: v.astype(np.float32) for k, v in self.weights.items()}
+        w["a.weight"][3000, 7] = np.nan  # a later chunk of the first tensor
+        w["c.weight"][5, 5] = np.inf     # a later tensor
+        save_file(w, self.path("bad.safetensors"))
+        for chunk in ("1", "64"):
+            proc = self.run_tool("prune", "--input", "bad.safetensors", "--max-chunk-mb", chunk, "--output", "o.safetensors")
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertRegex(proc.stderr, r"^tsenor: error: \S*bad.safetensors: tensor 'a.weight': weights hold NaN "
+                                          r"or infinite values \(row 3000\)\n$")
+            self.assertOnlyFiles(["model.safetensors", "bad.safetensors"])
+
+
 class Wanda(PruneTestCase):
     def setUp(self):
         super().setUp()

@@ -275,13 +275,16 @@ Output
                       of the input in its own dtype, pruned weights multiplied by their mask
                       (pruned entries exactly 0, kept entries bit for bit), others copied.
   --report PATH       JSON report: per tensor (shape, tiles, N:M, objective, N-regular tiles,
-                      iterations, read/solve/write seconds, rank) and totals (bytes read,
-                      GB/s, seconds, peak resident memory of the largest rank).
-  --max-chunk-mb MB   bound on the scores held at once, in MiB of float32 (default 64); a
-                      larger tensor is processed in chunks of whole tile rows, which gives
-                      the same masks. Peak memory is about 2-3x this bound (raw weights,
-                      scores, mask, per-tile status), plus the program. Smaller chunks were
-                      also faster on CPUs (measured: README).
+                      iterations, busy read/solve/write seconds, rank, and its timeline: when
+                      each chunk was read, solved and written; perf/timeline_plot.py draws it)
+                      and totals (bytes read, GB/s, seconds, peak resident memory of the
+                      largest rank).
+  --max-chunk-mb MB   the chunk: whole tile rows holding at most MB MiB of float32 scores
+                      (default 64); the chunk size never changes the bytes written. Reading,
+                      solving and writing overlap, chunk by chunk: on CPUs three chunks of raw
+                      weights and masks are in memory and one of scores (peak about 3.5x MB
+                      for BF16 weights, plus the program); on GPUs four chunks of raw weights
+                      and masks in page-locked memory, and two on the GPU (--device-memory).
   --quiet, -q         no summary on stdout (progress is shown on stderr when it is a terminal)
 
 Your files are safe: an output may not be an input (the index, any shard, --activations; compared

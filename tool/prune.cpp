@@ -1,14 +1,13 @@
-// tsenor prune, the driver: plans the run (prune_plan), streams each tensor of this rank a chunk of whole tile
-// rows at a time into the output files, copies the others for --apply, and keeps the MPI ranks in step so that
-// a failure anywhere leaves every output path as it was; then the report (prune_report).
+// tsenor prune, the driver: plans the run (prune_plan), streams this rank's tensors into the output files (masks
+// from scores through one pipeline, mask_stream; SparseGPT and ALPS a tensor at a time, reconstruct), copies the
+// others for --apply, and keeps the MPI ranks in step so that a failure anywhere leaves every output path as it
+// was; then the report (prune_report).
 #include "prune.hpp"
 
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,15 +15,14 @@
 #include <vector>
 
 #include "backend.hpp"
-#include "column_norms.hpp"
 #include "comm.hpp"
 #include "interrupt.hpp"
 #include "kokkos_session.hpp"
+#include "mask_stream.hpp"
 #include "outputs.hpp"
 #include "prune_plan.hpp"
 #include "prune_report.hpp"
 #include "reconstruct.hpp"
-#include "strips.hpp"
 #include "tsenor/compat.hpp"
 #include "tsenor/io/safetensors.hpp"
 #include "tsenor/tsenor.hpp"
@@ -50,25 +48,6 @@ int node_local_device(const Comm& comm) {
   return count > 0 ? comm.local_rank() % count : -1;
 }
 
-std::vector<float> load_norms(const io::SafetensorsFile& file, const io::TensorInfo& stats, StepTimes& times) {
-  const auto t0 = Clock::now();
-  std::vector<float> norms;
-  if (stats.shape.size() == 1) {
-    std::vector<unsigned char> raw(stats.bytes());
-    file.read(stats, 0, raw.size(), raw.data());
-    norms.resize(stats.shape[0]);
-    io::to_float(stats.dtype, raw.data(), norms.size(), norms.data());
-    for (float v : norms)
-      if (!(v >= 0.0f && std::isfinite(v)))
-        throw Error(file.path() + ": tensor '" + stats.name + "': norms must be finite and >= 0");
-  } else {
-    norms = column_norms(file, stats);
-  }
-  times.bytes_read += stats.bytes();
-  times.read += seconds_since(t0);
-  return norms;
-}
-
 class Progress {
  public:
   Progress(bool on, std::size_t total) : on_(on), total_(total) {}
@@ -85,67 +64,6 @@ class Progress {
   bool on_;
   std::size_t total_;
 };
-
-// Masks one tensor, a chunk of whole tile rows at a time, writing each chunk's mask (and pruned weights) at once.
-PrunedTensor prune_tensor(const PlannedTensor& it, const Args& args, const std::string& backend,
-                          const io::SafetensorsFile* stats_file, io::OutputFile* masks, io::OutputFile* apply,
-                          const Progress& progress, std::size_t index) {
-  const io::TensorInfo& t = *it.tensor.info;
-  const std::uint64_t rows = t.shape[0], cols = t.shape[1], m = static_cast<std::uint64_t>(args.options.m);
-  const std::size_t elem = io::dtype_size(t.dtype);
-  // A chunk holds at most --max-chunk-mb MiB of float32 scores (and its weights and mask beside them).
-  const std::uint64_t max_entries = static_cast<std::uint64_t>(args.max_chunk_mb) * (1048576 / sizeof(float));
-  const std::uint64_t chunk_rows = strip_rows(rows, cols, m, max_entries);
-  const auto t_start = Clock::now();
-  PrunedTensor result;
-  result.chunk_rows = chunk_rows;
-  StepTimes& times = result.times;
-  std::vector<float> norms;
-  if (it.stats) norms = load_norms(*stats_file, *it.stats, times);
-  std::vector<unsigned char> raw(chunk_rows * cols * elem);
-  std::vector<float> scores(chunk_rows * cols);
-  std::vector<std::uint8_t> mask(chunk_rows * cols);
-  result.chunks = for_each_strip(rows, chunk_rows, [&](std::uint64_t r0, std::uint64_t h) {
-    const std::uint64_t count = h * cols;
-    auto t0 = Clock::now();
-    it.tensor.file->read(t, r0 * cols * elem, count * elem, raw.data());
-    io::to_float(t.dtype, raw.data(), count, scores.data());
-    for (std::uint64_t k = 0; k < count; ++k) {
-      if (!std::isfinite(scores[k]))
-        throw Error(it.tensor.file->path() + ": tensor '" + t.name + "': weights hold NaN or infinite values (row " +
-                    std::to_string(r0 + k / cols) + ")");
-      scores[k] = std::fabs(scores[k]);
-    }
-    if (!norms.empty())
-      for (std::uint64_t k = 0; k < count; ++k) {
-        scores[k] *= norms[k % cols];
-        if (!std::isfinite(scores[k]))
-          throw Error(it.tensor.file->path() + ": tensor '" + t.name +
-                      "': the Wanda score |W|*||X|| overflows float32 (row " + std::to_string(r0 + k / cols) +
-                      ", column " + std::to_string(k % cols) + ")");
-      }
-    times.bytes_read += count * elem;
-    times.read += seconds_since(t0);
-    t0 = Clock::now();
-    try {
-      accumulate(result.summary, solve_on_backend(backend, scores.data(), h, cols, mask.data(), args.options, false));
-    } catch (const Error& e) {  // about this tensor, without the library's source location
-      throw Error(it.tensor.file->path() + ": tensor '" + t.name + "': " + e.message());  // without the function
-    }
-    times.solve += seconds_since(t0);
-    t0 = Clock::now();
-    if (masks) masks->write_at(it.mask_offset + r0 * cols, mask.data(), count);
-    if (apply) {
-      for (std::uint64_t k = 0; k < count; ++k)
-        if (!mask[k]) std::memset(raw.data() + k * elem, 0, elem);  // +0 in every float format; kept bits unchanged
-      apply->write_at(it.apply_offset + r0 * cols * elem, raw.data(), count * elem);
-    }
-    times.write += seconds_since(t0);
-    progress.show(index, t.name, static_cast<double>(r0 + h) / rows);
-  });
-  result.seconds = seconds_since(t_start);
-  return result;
-}
 
 // --apply: a tensor that is not pruned is copied as it is, in bounded pieces.
 void copy_tensor(const PlannedTensor& it, io::OutputFile& apply, StepTimes& times) {
@@ -291,20 +209,24 @@ int run_prune(const Args& args) {
   for (const PlannedTensor& it : plan.tensors) mine += it.selected && it.rank == comm.rank();
   const Progress progress(!args.quiet && comm.rank() == 0 && ::isatty(STDERR_FILENO), mine);
   steps.run([&] {
-    std::size_t done = 0;
+    // Masks from scores: every such tensor of this rank in one pipeline (mask_stream), then the others in order.
+    std::vector<const PlannedTensor*> streamed;
+    for (const PlannedTensor& it : plan.tensors)
+      if (it.rank == comm.rank() && it.selected && args.layer_method.empty()) streamed.push_back(&it);
+    const std::vector<PrunedTensor> results =
+        stream_masks(streamed, args, facts.backend, stats.get(), files.masks.get(), files.apply.get(), facts.start,
+                     [&](std::size_t k, double fraction) { progress.show(k, streamed[k]->tensor.info->name, fraction); });
+    for (std::size_t k = 0; k < streamed.size(); ++k)
+      entries.push_back(tensor_entry(*streamed[k], results[k], args, comm.rank()));
+    std::size_t done = streamed.size();
     for (const PlannedTensor& it : plan.tensors) {
       if (it.rank != comm.rank()) continue;
-      if (it.selected) {
-        PrunedTensor result;
-        if (args.layer_method.empty()) {
-          result = prune_tensor(it, args, facts.backend, stats.get(), files.masks.get(), files.apply.get(), progress,
-                                done++);
-        } else {  // a whole tensor at a time: the progress line names it while it runs
-          progress.show(done++, it.tensor.info->name + " (" + args.layer_method + ")", 0.0);
-          result = reconstruct_tensor(it, args, facts.backend, *stats, files.masks.get(), files.apply.get());
-        }
+      if (it.selected && !args.layer_method.empty()) {  // a whole tensor at a time: the progress line names it
+        progress.show(done++, it.tensor.info->name + " (" + args.layer_method + ")", 0.0);
+        const PrunedTensor result =
+            reconstruct_tensor(it, args, facts.backend, *stats, files.masks.get(), files.apply.get());
         entries.push_back(tensor_entry(it, result, args, comm.rank()));
-      } else if (files.apply) {
+      } else if (!it.selected && files.apply) {
         copy_tensor(it, *files.apply, copies);
       }
     }

@@ -68,6 +68,13 @@ json tensor_entry(const PlannedTensor& planned, const PrunedTensor& result, cons
   j["seconds_solve"] = result.times.solve;
   j["seconds_write"] = result.times.write;
   j["seconds"] = result.seconds;
+  if (!result.timeline.empty()) {
+    json timeline = json::array();
+    for (const ChunkSpan& c : result.timeline)
+      timeline.push_back({{"first_row", c.first_row}, {"rows", c.rows}, {"read", {c.read[0], c.read[1]}},
+                          {"solve", {c.solve[0], c.solve[1]}}, {"write", {c.write[0], c.write[1]}}});
+    j["timeline"] = timeline;
+  }
   return j;
 }
 
@@ -178,8 +185,9 @@ int finish_report(const std::vector<std::string>& parts, const PrunePlan& plan, 
     if (layers)
       std::printf("  error     %.5f mean relative output error per layer (%.5f with the mask alone)\n",
                   error / entries.size(), masked_error / entries.size());
-    std::printf("  time      %.2f s: read %.2f s (%.2f GB/s), solve %.2f s, write %.2f s; peak memory %.0f MiB\n",
-                wall, sum.read, sum.read > 0 ? sum.bytes_read / sum.read / 1e9 : 0.0, sum.solve, sum.write, peak);
+    std::printf("  time      %.2f s (%.2f GB/s read end to end); busy: read %.2f s, solve %.2f s, write %.2f s "
+                "(they overlap); peak memory %.0f MiB\n",
+                wall, wall > 0 ? sum.bytes_read / wall / 1e9 : 0.0, sum.read, sum.solve, sum.write, peak);
     if (!args.output.empty()) std::printf("  masks     %s\n", args.output.c_str());
     if (!args.apply.empty()) std::printf("  pruned    %s\n", args.apply.c_str());
     if (!args.report.empty()) std::printf("  report    %s\n", args.report.c_str());

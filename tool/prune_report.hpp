@@ -36,6 +36,14 @@ struct Reconstruction {
   std::string linear_algebra;  ///< what ran the GEMMs and factorisations
 };
 
+/// When a chunk of a tensor went through the pipeline's stages, in seconds since the run started ([start, end]):
+/// read (its raw weights into host memory), solve (its work on the backend, from the first copy queued to the
+/// moment the host saw it done: upload, scores, tiles, --apply's zeroing, download) and write.
+struct ChunkSpan {
+  std::uint64_t first_row = 0, rows = 0;
+  double read[2] = {0, 0}, solve[2] = {0, 0}, write[2] = {0, 0};
+};
+
 /// What pruning one tensor gave.
 struct PrunedTensor {
   Summary summary;              ///< totals over its chunks
@@ -43,6 +51,7 @@ struct PrunedTensor {
   std::size_t chunks = 0;
   std::uint64_t chunk_rows = 0;
   double seconds = 0;           ///< the whole tensor, statistics included
+  std::vector<ChunkSpan> timeline;  ///< masks from scores: its chunks, in order
   std::optional<Reconstruction> reconstruction;
 };
 
