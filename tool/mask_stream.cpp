@@ -65,13 +65,9 @@ KOKKOS_INLINE_FUNCTION float weight_magnitude(int encoding, const unsigned char*
            static_cast<std::uint32_t>(bytes[2]) << 16 | static_cast<std::uint32_t>(bytes[3]) << 24;
   } else {
     const auto half = static_cast<std::uint16_t>(bytes[0] | bytes[1] << 8);
-    const float value = encoding == f16 ? float16_to_float(half) : bfloat16_to_float(half);
-    std::memcpy(&bits, &value, sizeof bits);
+    bits = bits_of_float(encoding == f16 ? float16_to_float(half) : bfloat16_to_float(half));
   }
-  bits &= 0x7fffffffu;
-  float magnitude;
-  std::memcpy(&magnitude, &bits, sizeof magnitude);
-  return magnitude;
+  return float_from_bits(bits & 0x7fffffffu);
 }
 
 KOKKOS_INLINE_FUNCTION bool is_finite(float v) { return v <= 3.402823466e+38f; }  // false for NaN and ±inf

@@ -15,6 +15,27 @@
 
 namespace tsenor {
 
+/// The bits of a float as a float and back, in host code and GPU kernels (hipcc's clang has no std::memcpy in
+/// device code; its builtin is the same operation).
+inline TSENOR_HOST_DEVICE float float_from_bits(std::uint32_t bits) {
+  float value;
+#if defined(__HIPCC__)
+  __builtin_memcpy(&value, &bits, sizeof value);
+#else
+  std::memcpy(&value, &bits, sizeof value);
+#endif
+  return value;
+}
+inline TSENOR_HOST_DEVICE std::uint32_t bits_of_float(float value) {
+  std::uint32_t bits;
+#if defined(__HIPCC__)
+  __builtin_memcpy(&bits, &value, sizeof bits);
+#else
+  std::memcpy(&bits, &value, sizeof bits);
+#endif
+  return bits;
+}
+
 /// Subnormals are normalised, infinities stay infinite, and NaN payloads are kept (shifted into the
 /// float's mantissa, as numpy does).
 inline TSENOR_HOST_DEVICE float float16_to_float(std::uint16_t half) {
@@ -34,24 +55,19 @@ inline TSENOR_HOST_DEVICE float float16_to_float(std::uint16_t half) {
     }
     bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
   }
-  float value;
-  std::memcpy(&value, &bits, sizeof value);
-  return value;
+  return float_from_bits(bits);
 }
 
 /// bfloat16 is the upper half of a float.
 inline TSENOR_HOST_DEVICE float bfloat16_to_float(std::uint16_t half) {
   const std::uint32_t bits = static_cast<std::uint32_t>(half) << 16;
-  float value;
-  std::memcpy(&value, &bits, sizeof value);
-  return value;
+  return float_from_bits(bits);
 }
 
 /// Rounds to the nearest binary16, ties to even, as numpy and torch do: overflow gives ±inf,
 /// small values round into the subnormals or to ±0, NaN stays NaN (quiet, payload's top bits kept).
 inline TSENOR_HOST_DEVICE std::uint16_t float_to_float16(float value) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
+  const std::uint32_t bits = bits_of_float(value);
   const std::uint16_t sign = static_cast<std::uint16_t>((bits >> 16) & 0x8000u);
   const std::uint32_t magnitude = bits & 0x7fffffffu;
   if (magnitude >= 0x7f800000u)  // inf, NaN
@@ -76,8 +92,7 @@ inline TSENOR_HOST_DEVICE std::uint16_t float_to_float16(float value) {
 
 /// Rounds to the nearest bfloat16, ties to even; NaN stays NaN (quiet).
 inline TSENOR_HOST_DEVICE std::uint16_t float_to_bfloat16(float value) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
+  std::uint32_t bits = bits_of_float(value);
   if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((bits >> 16) | 0x40u);
   bits += 0x7fffu + ((bits >> 16) & 1u);
   return static_cast<std::uint16_t>(bits >> 16);
