@@ -259,9 +259,7 @@ void OutputFile::write_at(std::uint64_t offset, const void* data, std::uint64_t 
     src += put;
     offset += static_cast<std::uint64_t>(put);
     bytes -= static_cast<std::uint64_t>(put);
-    std::uint64_t seen = next_.load();
-    while (offset > seen && !next_.compare_exchange_weak(seen, offset)) {
-    }
+    if (offset > next_) next_ = offset;
   }
 }
 

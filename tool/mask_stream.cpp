@@ -65,9 +65,9 @@ KOKKOS_INLINE_FUNCTION float weight_magnitude(int encoding, const unsigned char*
            static_cast<std::uint32_t>(bytes[2]) << 16 | static_cast<std::uint32_t>(bytes[3]) << 24;
   } else {
     const auto half = static_cast<std::uint16_t>(bytes[0] | bytes[1] << 8);
-    bits = bits_of_float(encoding == f16 ? float16_to_float(half) : bfloat16_to_float(half));
+    bits = bit_cast<std::uint32_t>(encoding == f16 ? float16_to_float(half) : bfloat16_to_float(half));
   }
-  return float_from_bits(bits & 0x7fffffffu);
+  return bit_cast<float>(bits & 0x7fffffffu);
 }
 
 KOKKOS_INLINE_FUNCTION bool is_finite(float v) { return v <= 3.402823466e+38f; }  // false for NaN and ±inf
@@ -106,18 +106,19 @@ std::vector<float> load_norms(const io::SafetensorsFile& file, const io::TensorI
               std::to_string(job.first_row + job.rows - 1));
 }
 
-/// Calls io(offset, n) for `bytes` bytes in up to 4 pieces of at least 4 MiB, on as many threads at once: one
-/// thread copies to or from the page cache at about 5 GB/s (measured on the H200's host, where `cat` reads at 7),
-/// and a disk serves several requests at a time. Pieces write distinct bytes, so their order does not matter.
-template <class Io>
-void in_parts(std::uint64_t bytes, Io&& io) {
+/// Calls read(offset, n) for `bytes` bytes in up to 4 pieces of at least 4 MiB, on as many threads at once: one
+/// thread copies from the page cache at about 5 GB/s (measured on the H200's host, where `cat` reads at 7), and a
+/// disk serves several requests at a time. (Writes stay on one thread: Linux serialises buffered writes to one
+/// file, and 4 writer threads were measured no faster.)
+template <class Read>
+void read_in_parts(std::uint64_t bytes, Read&& read) {
   constexpr std::uint64_t most = 4, least = 4u << 20;
   const std::uint64_t parts = std::max<std::uint64_t>(1, std::min(most, bytes / least));
   const std::uint64_t piece = (bytes + parts - 1) / parts;
   std::vector<std::exception_ptr> errors(parts);
   const auto part = [&](std::uint64_t k) {
     try {
-      io(k * piece, std::min(piece, bytes - k * piece));
+      read(k * piece, std::min(piece, bytes - k * piece));
     } catch (...) {
       errors[k] = std::current_exception();
     }
@@ -130,10 +131,9 @@ void in_parts(std::uint64_t bytes, Io&& io) {
     if (e) std::rethrow_exception(e);
 }
 
-/// Writes `bytes` bytes at `offset` of `out` in pieces at once, then starts their writeback to the disk.
+/// Writes a chunk at `offset` of `out`, then starts its writeback to the disk.
 void write_chunk(io::OutputFile& out, std::uint64_t offset, const unsigned char* data, std::uint64_t bytes) {
-  if (!out.is_file()) return out.write_at(offset, data, bytes);
-  in_parts(bytes, [&](std::uint64_t at, std::uint64_t n) { out.write_at(offset + at, data + at, n); });
+  out.write_at(offset, data, bytes);
   out.start_writeback(offset, bytes);
 }
 
@@ -306,55 +306,49 @@ class Pipeline {
   std::size_t chunk_index(const Job& job) const { return job.first_row / results_[job.tensor].chunk_rows; }
   ChunkSpan& span(const Job& job) { return results_[job.tensor].timeline[chunk_index(job)]; }
 
-  void read_all(Board& board) {
+  // A host stage: for each job in order, waits for its slot to be in `from`, runs step(job, slot) and moves the
+  // slot to `to`; stops at a failure (its own, recorded, or an earlier job's).
+  template <class Step>
+  void stage(Board& board, SlotState from, SlotState to, Step&& step) {
     for (std::size_t j = 0; j < jobs_.size(); ++j) {
       const std::size_t s = j % slots_.size();
-      if (!board.wait(s, SlotState::free, j)) return;
-      const Job& job = jobs_[j];
-      const PlannedTensor& it = *tensors_[job.tensor];
-      const io::TensorInfo& t = info(job);
-      if (!board.run(j, [&] {
-            StepTimes& times = results_[job.tensor].times;
-            ChunkSpan& sp = span(job);
-            sp.first_row = job.first_row;
-            sp.rows = job.rows;
-            sp.read[0] = now();
-            const std::uint64_t cols = t.shape[1], elem = io::dtype_size(t.dtype);
-            const std::uint64_t offset = job.first_row * cols * elem;
-            unsigned char* raw = slots_[s].raw.data();
-            in_parts(job.rows * cols * elem, [&](std::uint64_t at, std::uint64_t n) {
-              it.tensor.file->read(t, offset + at, n, raw + at);
-            });
-            sp.read[1] = now();
-            times.bytes_read += job.rows * cols * elem;
-            times.read += sp.read[1] - sp.read[0];
-          }))
-        return;
-      board.set(s, SlotState::read);
+      if (!board.wait(s, from, j) || !board.run(j, [&] { step(jobs_[j], slots_[s]); })) return;
+      board.set(s, to);
     }
   }
 
-  void write_all(Board& board) {
-    for (std::size_t j = 0; j < jobs_.size(); ++j) {
-      const std::size_t s = j % slots_.size();
-      if (!board.wait(s, SlotState::solved, j)) return;
-      const Job& job = jobs_[j];
+  void read_all(Board& board) {
+    stage(board, SlotState::free, SlotState::read, [&](const Job& job, const Slot& slot) {
       const PlannedTensor& it = *tensors_[job.tensor];
-      if (!board.run(j, [&] {
-            const io::TensorInfo& t = info(job);
-            const std::uint64_t cols = t.shape[1], count = job.rows * cols, elem = io::dtype_size(t.dtype);
-            ChunkSpan& sp = span(job);
-            sp.write[0] = now();
-            if (masks_) write_chunk(*masks_, it.mask_offset + job.first_row * cols, slots_[s].mask.data(), count);
-            if (apply_)
-              write_chunk(*apply_, it.apply_offset + job.first_row * cols * elem, slots_[s].raw.data(), count * elem);
-            sp.write[1] = now();
-            results_[job.tensor].times.write += sp.write[1] - sp.write[0];
-            written_(job.tensor, static_cast<double>(job.first_row + job.rows) / t.shape[0]);
-          }))
-        return;
-      board.set(s, SlotState::free);
-    }
+      const io::TensorInfo& t = info(job);
+      ChunkSpan& sp = span(job);
+      sp.first_row = job.first_row;
+      sp.rows = job.rows;
+      sp.read[0] = now();
+      const std::uint64_t row_bytes = t.shape[1] * io::dtype_size(t.dtype);
+      const std::uint64_t bytes = job.rows * row_bytes, offset = job.first_row * row_bytes;
+      unsigned char* raw = slot.raw.data();
+      read_in_parts(bytes,
+                    [&](std::uint64_t at, std::uint64_t n) { it.tensor.file->read(t, offset + at, n, raw + at); });
+      sp.read[1] = now();
+      results_[job.tensor].times.bytes_read += bytes;
+      results_[job.tensor].times.read += sp.read[1] - sp.read[0];
+    });
+  }
+
+  void write_all(Board& board) {
+    stage(board, SlotState::solved, SlotState::free, [&](const Job& job, const Slot& slot) {
+      const PlannedTensor& it = *tensors_[job.tensor];
+      const io::TensorInfo& t = info(job);
+      const std::uint64_t cols = t.shape[1], count = job.rows * cols, elem = io::dtype_size(t.dtype);
+      ChunkSpan& sp = span(job);
+      sp.write[0] = now();
+      if (masks_) write_chunk(*masks_, it.mask_offset + job.first_row * cols, slot.mask.data(), count);
+      if (apply_) write_chunk(*apply_, it.apply_offset + job.first_row * cols * elem, slot.raw.data(), count * elem);
+      sp.write[1] = now();
+      results_[job.tensor].times.write += sp.write[1] - sp.write[0];
+      written_(job.tensor, static_cast<double>(job.first_row + job.rows) / t.shape[0]);
+    });
   }
 
   // This thread: the only one that calls Kokkos.

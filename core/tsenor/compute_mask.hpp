@@ -54,6 +54,28 @@ inline TileParams resolve_params(const Options& o, Method method) {
   return p;
 }
 
+/// The method a call runs: options.method, or the backend's default for automatic.
+template <class ExecSpace>
+Method resolve_method(const Options& o) {
+  return o.method == Method::automatic ? backends::LaunchTraits<ExecSpace>::default_method(o.n, o.m) : o.method;
+}
+
+/// A summary's description of the call (method, pattern, τ, cap, shape), its counts and sums zero.
+inline Summary summary_shape(const TileParams& p, std::int64_t batch, std::int64_t rows, std::int64_t cols,
+                             std::int64_t tiles) {
+  Summary s;
+  s.method = p.method;
+  s.n = p.dykstra.n;
+  s.m = p.dykstra.m;
+  s.tau = p.dykstra.tau;
+  s.max_iterations = p.dykstra.max_iterations;
+  s.matrices = batch;
+  s.rows = rows;
+  s.cols = cols;
+  s.tiles = tiles;
+  return s;
+}
+
 inline void validate(const Options& o, std::int64_t rows, std::int64_t cols) {
   const std::string f = "tsenor::compute_mask: ";
   TSENOR_REQUIRE(o.m >= 2 && o.m <= 128, f + "M = " + std::to_string(o.m) + " is outside 2..128");
@@ -357,7 +379,6 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   using Real = std::remove_const_t<typename ScoreView::value_type>;
   static_assert(std::is_same<Real, float>::value || std::is_same<Real, double>::value, "scores must be float or double");
   static_assert(std::is_same<typename MaskView::value_type, std::uint8_t>::value, "mask must hold std::uint8_t");
-  using Traits = backends::LaunchTraits<ExecSpace>;
 
   static_assert(Kokkos::SpaceAccessibility<ExecSpace, typename ScoreView::memory_space>::accessible &&
                     Kokkos::SpaceAccessibility<ExecSpace, typename MaskView::memory_space>::accessible,
@@ -369,7 +390,7 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   detail::validate(options, rows, cols);
   for (unsigned d = 0; d < ScoreView::rank; ++d)
     TSENOR_REQUIRE(mask.extent(d) == scores.extent(d), "tsenor::compute_mask: mask extents differ from the scores' extents");
-  const int m = options.m, n = options.n;
+  const int m = options.m;
   const std::int64_t tile_rows = (rows + m - 1) / m, tile_cols = (cols + m - 1) / m;
   const std::int64_t tiles = batch * tile_rows * tile_cols;
   TSENOR_REQUIRE(!outputs.status.data() || static_cast<std::int64_t>(outputs.status.extent(0)) == tiles,
@@ -404,8 +425,7 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
   TSENOR_REQUIRE(bad == 0, "tsenor::compute_mask: " + std::to_string(bad) +
                                " scores are NaN, infinite or negative (scores must be finite and >= 0)");
 
-  const Method method = options.method == Method::automatic ? Traits::default_method(n, m) : options.method;
-  TileParams params = detail::resolve_params(options, method);
+  const TileParams params = detail::resolve_params(options, detail::resolve_method<ExecSpace>(options));
   const auto status = outputs.status.data()
                           ? outputs.status
                           : detail::reserve(workspace ? &workspace->status : nullptr, tiles, "tsenor::tile_status");
@@ -417,17 +437,9 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
                                           " tiles exceed one launch; call it on row strips of the matrix");
   detail::launch_tiles(exec, scores, mask, status, fractional, params, batch);
 
-  Summary s = detail::summarize(exec, status, tiles, totals);
+  Summary s = detail::summary_shape(params, batch, rows, cols, tiles);
+  detail::add_to(s, detail::summarize(exec, status, tiles, totals));
   s.device_bytes = (outputs.status.data() ? 0 : status.span() * sizeof(TileStatus)) + totals.span() * sizeof(Summary);
-  s.method = method;
-  s.n = n;
-  s.m = m;
-  s.tau = params.dykstra.tau;
-  s.max_iterations = params.dykstra.max_iterations;
-  s.matrices = batch;
-  s.rows = rows;
-  s.cols = cols;
-  s.tiles = tiles;
   exec.fence();
   s.seconds = timer.seconds();
   return s;
@@ -450,11 +462,9 @@ void launch_mask(const ExecSpace& exec, const ScoreView& scores, const MaskView&
   detail::validate(options, rows, cols);
   const int m = options.m;
   const std::int64_t tiles = batch * ((rows + m - 1) / m) * ((cols + m - 1) / m);
-  const Method method = options.method == Method::automatic
-                            ? backends::LaunchTraits<ExecSpace>::default_method(options.n, m)
-                            : options.method;
   const auto status = detail::reserve(&workspace.status, tiles, "tsenor::tile_status");
-  detail::launch_tiles(exec, scores, mask, status, {}, detail::resolve_params(options, method), batch);
+  detail::launch_tiles(exec, scores, mask, status, {},
+                       detail::resolve_params(options, detail::resolve_method<ExecSpace>(options)), batch);
 }
 
 /// A mask solved while the caller does other work, with compute_mask's summary: for pipelines that keep
@@ -478,10 +488,7 @@ class MaskLaunch {
     const int m = options.m;
     const std::int64_t tiles = ((rows + m - 1) / m) * ((cols + m - 1) / m);
     TSENOR_REQUIRE(tiles <= 2147483647, "tsenor::MaskLaunch: " + std::to_string(tiles) + " tiles exceed one launch");
-    const Method method = options.method == Method::automatic
-                              ? backends::LaunchTraits<ExecSpace>::default_method(options.n, m)
-                              : options.method;
-    const TileParams params = detail::resolve_params(options, method);
+    const TileParams params = detail::resolve_params(options, detail::resolve_method<ExecSpace>(options));
     const auto status = detail::reserve(&workspace_.status, tiles, "tsenor::tile_status");
     const auto totals = detail::reserve(&workspace_.totals, detail::totals_size(tiles), "tsenor::totals");
     detail::launch_tiles(exec, scores, mask, status, {}, params, 1);
@@ -490,16 +497,7 @@ class MaskLaunch {
       host_ = decltype(host_)(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::totals_host"), 64);
     levels_ = static_cast<std::int64_t>(level.extent(0));
     Kokkos::deep_copy(exec, Kokkos::subview(host_, std::pair<std::int64_t, std::int64_t>(0, levels_)), level);
-    shape_ = Summary{};
-    shape_.method = method;
-    shape_.n = options.n;
-    shape_.m = m;
-    shape_.tau = params.dykstra.tau;
-    shape_.max_iterations = params.dykstra.max_iterations;
-    shape_.matrices = 1;
-    shape_.rows = rows;
-    shape_.cols = cols;
-    shape_.tiles = tiles;
+    shape_ = detail::summary_shape(params, 1, rows, cols, tiles);
     shape_.device_bytes = status.span() * sizeof(TileStatus) + totals.span() * sizeof(Summary);
   }
 

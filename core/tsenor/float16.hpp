@@ -15,25 +15,18 @@
 
 namespace tsenor {
 
-/// The bits of a float as a float and back, in host code and GPU kernels (hipcc's clang has no std::memcpy in
-/// device code; its builtin is the same operation).
-inline TSENOR_HOST_DEVICE float float_from_bits(std::uint32_t bits) {
-  float value;
+/// The same bits as another type of the same size (std::bit_cast, C++20), in host code and GPU kernels: hipcc's
+/// clang has no std::memcpy in device code, and its builtin is the same operation.
+template <class To, class From>
+inline TSENOR_HOST_DEVICE To bit_cast(const From& from) {
+  static_assert(sizeof(To) == sizeof(From), "bit_cast: the types differ in size");
+  To to;
 #if defined(__HIPCC__)
-  __builtin_memcpy(&value, &bits, sizeof value);
+  __builtin_memcpy(&to, &from, sizeof to);
 #else
-  std::memcpy(&value, &bits, sizeof value);
+  std::memcpy(&to, &from, sizeof to);
 #endif
-  return value;
-}
-inline TSENOR_HOST_DEVICE std::uint32_t bits_of_float(float value) {
-  std::uint32_t bits;
-#if defined(__HIPCC__)
-  __builtin_memcpy(&bits, &value, sizeof bits);
-#else
-  std::memcpy(&bits, &value, sizeof bits);
-#endif
-  return bits;
+  return to;
 }
 
 /// Subnormals are normalised, infinities stay infinite, and NaN payloads are kept (shifted into the
@@ -55,19 +48,19 @@ inline TSENOR_HOST_DEVICE float float16_to_float(std::uint16_t half) {
     }
     bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
   }
-  return float_from_bits(bits);
+  return bit_cast<float>(bits);
 }
 
 /// bfloat16 is the upper half of a float.
 inline TSENOR_HOST_DEVICE float bfloat16_to_float(std::uint16_t half) {
   const std::uint32_t bits = static_cast<std::uint32_t>(half) << 16;
-  return float_from_bits(bits);
+  return bit_cast<float>(bits);
 }
 
 /// Rounds to the nearest binary16, ties to even, as numpy and torch do: overflow gives ±inf,
 /// small values round into the subnormals or to ±0, NaN stays NaN (quiet, payload's top bits kept).
 inline TSENOR_HOST_DEVICE std::uint16_t float_to_float16(float value) {
-  const std::uint32_t bits = bits_of_float(value);
+  const std::uint32_t bits = bit_cast<std::uint32_t>(value);
   const std::uint16_t sign = static_cast<std::uint16_t>((bits >> 16) & 0x8000u);
   const std::uint32_t magnitude = bits & 0x7fffffffu;
   if (magnitude >= 0x7f800000u)  // inf, NaN
@@ -92,7 +85,7 @@ inline TSENOR_HOST_DEVICE std::uint16_t float_to_float16(float value) {
 
 /// Rounds to the nearest bfloat16, ties to even; NaN stays NaN (quiet).
 inline TSENOR_HOST_DEVICE std::uint16_t float_to_bfloat16(float value) {
-  std::uint32_t bits = bits_of_float(value);
+  std::uint32_t bits = bit_cast<std::uint32_t>(value);
   if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((bits >> 16) | 0x40u);
   bits += 0x7fffu + ((bits >> 16) & 1u);
   return static_cast<std::uint16_t>(bits >> 16);

@@ -23,7 +23,6 @@
 
 #include <sys/types.h>
 
-#include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -96,15 +95,13 @@ class OutputFile {
   ~OutputFile();
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;
-  /// Writes `bytes` bytes at `offset`. Threads may write distinct bytes of a file at once (not of a device).
+  /// Writes `bytes` bytes at `offset`.
   void write_at(std::uint64_t offset, const void* data, std::uint64_t bytes);
-  /// False for a device (e.g. /dev/null), which is written in order.
-  bool is_file() const { return !device_; }
   /// Starts writing `bytes` bytes at `offset`, already written, to the disk without waiting (Linux; elsewhere
   /// nothing), so that commit's flush has only the last of the data left to wait for.
   void start_writeback(std::uint64_t offset, std::uint64_t bytes);
   /// Appends `bytes` bytes after the last byte written.
-  void append(const void* data, std::uint64_t bytes) { write_at(next_.load(), data, bytes); }
+  void append(const void* data, std::uint64_t bytes) { write_at(next_, data, bytes); }
   /// Flushes and closes; the creator then renames the temporary file onto the output path.
   void commit();
   /// Closes without renaming; the creator removes the temporary file.
@@ -115,7 +112,7 @@ class OutputFile {
   std::string shown_, target_, temp_;
   int fd_ = -1, slot_ = -1;  ///< slot_: where remove_temporaries_now finds temp_
   bool owner_ = false, device_ = false, done_ = false;
-  std::atomic<std::uint64_t> next_{0};  ///< one past the last byte written
+  std::uint64_t next_ = 0;
 };
 
 /// Writes `text` to `output` through an OutputFile and commits it.
