@@ -23,11 +23,14 @@
 namespace tsenor::compat {
 
 #ifdef KOKKOS_ENABLE_HIP
-/// The HIP execution space: Kokkos::Experimental::HIP up to Kokkos 3.7, Kokkos::HIP from 4.0.
+/// The HIP execution space and its page-locked host memory: in Kokkos::Experimental up to Kokkos 3.7, in
+/// Kokkos from 4.0.
 #if KOKKOS_VERSION >= 40000
 using HIP = Kokkos::HIP;
+using HIPHostPinnedSpace = Kokkos::HIPHostPinnedSpace;
 #else
 using HIP = Kokkos::Experimental::HIP;
+using HIPHostPinnedSpace = Kokkos::Experimental::HIPHostPinnedSpace;
 #endif
 #endif
 
@@ -46,11 +49,7 @@ struct Pinned<Kokkos::Cuda> {
 #ifdef KOKKOS_ENABLE_HIP
 template <>
 struct Pinned<HIP> {
-#if KOKKOS_VERSION >= 40000
-  using type = Kokkos::HIPHostPinnedSpace;
-#else
-  using type = Kokkos::Experimental::HIPHostPinnedSpace;
-#endif
+  using type = HIPHostPinnedSpace;
 };
 #endif
 template <class ExecSpace>
