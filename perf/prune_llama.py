@@ -190,7 +190,8 @@ def main():
     p.add_argument("--ranks", type=int, default=0, help="also run under mpirun with this many ranks and compare")
     p.add_argument("--mpiexec", default="mpirun")
     p.add_argument("--with-embeddings", action="store_true")
-    p.add_argument("--work", default="/tmp/tsenor-llama", help="scratch directory (checkpoint and masks)")
+    p.add_argument("--work", default="/tmp/tsenor-llama",
+                   help="scratch directory (checkpoint and masks): new, or one an earlier run made; removed at the end")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     p.add_argument("--name", default=None, help="results file name (default: prune-llama3-8b-<layers>layers)")
     p.add_argument("--results", default=os.path.join(HERE, "results"))
@@ -211,6 +212,13 @@ def main():
     per_layer = sum(r * c for _, (r, c) in SHAPES) * 2
     need = a.layers * per_layer * (1 + 0.5 * 2 + (1 if a.apply else 0)) * 1.05 + \
         (2.2e9 if a.with_embeddings else 0)
+    # The scratch directory is this script's: a new one, or one an earlier run of it made (its mark inside);
+    # anything else is refused, since the script writes into it and removes it at the end.
+    mark = os.path.join(a.work, ".prune_llama-scratch")
+    if os.path.exists(a.work) and os.listdir(a.work) and not os.path.exists(mark):
+        sys.exit(f"prune_llama: --work {a.work} exists and was not made by this script; give a new directory")
+    os.makedirs(a.work, exist_ok=True)
+    open(mark, "w").close()
     free = shutil.disk_usage(os.path.dirname(os.path.abspath(a.work)) or "/").free
     if free < need:
         sys.exit(f"prune_llama: {free / 1e9:.1f} GB free, {need / 1e9:.1f} GB needed for {a.layers} layers")
