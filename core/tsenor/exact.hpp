@@ -402,15 +402,84 @@ KOKKOS_INLINE_FUNCTION void exact_augment(const Walk& walk, const rounding::Tile
   }
 }
 
+/// Tiles of m ≤ 4, solved by enumeration: rows 0 … m−2 take every n-subset of the columns (in
+/// increasing bit order, row 0 outermost), the last row the columns still one short; the first
+/// N-regular mask with the largest Σ A (each row summed left to right, then the rows top to
+/// bottom, in double) wins. At most 6³ = 216 candidates (2:4: 90 regular), each a few
+/// additions and bit operations. Non-finite scores leave an empty (irregular) mask, as the
+/// phases do.
+template <class Real>
+KOKKOS_INLINE_FUNCTION void exact_enumerate(const rounding::TileMask& mask, const ExactCosts<Real>& cost) {
+  const int m = mask.m, n = mask.n, ld = mask.ld, last = m - 1, full = (1 << m) - 1;
+  bool finite = true;
+  // row_sum[i][s]: Σ A_ij over the columns j of subset s (bit j), left to right.
+  double row_sum[4][16];
+  int subset[6] = {0, 0, 0, 0, 0, 0}, subsets = 0;  // C(4, 2) = 6 at most
+  for (int s = 1; s <= full; ++s) {
+    int bits = 0;
+    for (int j = 0; j < m; ++j) bits += (s >> j) & 1;
+    if (bits != n) continue;
+    subset[subsets++] = s;
+    for (int i = 0; i < m; ++i) {
+      double t = 0.0;
+      for (int j = 0; j < m; ++j)
+        if ((s >> j) & 1) t += cost.a(i, j);
+      finite = finite && t - t == 0.0;
+      row_sum[i][s] = t;
+    }
+  }
+  // Column counts after rows 0 … 2 in two bit planes (count = 2·high + low, at most 3); the
+  // columns holding count k: (k & 2 ? high : ~high) & (k & 1 ? low : ~low). Rows beyond m − 2
+  // run their loop once with the empty set (m < 4).
+  const auto holding = [full](int k, int high, int low) {
+    return ((k & 2) ? high : ~high) & ((k & 1) ? low : ~low) & full;
+  };
+  const int count1 = last > 1 ? subsets : 1, count2 = last > 2 ? subsets : 1;
+  double best = 0.0;
+  int chosen[4] = {0, 0, 0, 0};
+  bool found = false;
+  for (int k0 = 0; finite && k0 < subsets; ++k0) {
+    const int s0 = subset[k0];
+    const double t0 = row_sum[0][s0];
+    for (int k1 = 0; k1 < count1; ++k1) {
+      const int s1 = last > 1 ? subset[k1] : 0;
+      const double t1 = last > 1 ? t0 + row_sum[1][s1] : t0;
+      for (int k2 = 0; k2 < count2; ++k2) {
+        const int s2 = last > 2 ? subset[k2] : 0;
+        const int low = s0 ^ s1 ^ s2, high = (s0 & s1) | (s0 & s2) | (s1 & s2);
+        const int one_short = holding(n - 1, high, low);
+        if ((one_short | holding(n, high, low)) != full) continue;
+        const double total = (last > 2 ? t1 + row_sum[2][s2] : t1) + row_sum[last][one_short];
+        if (!found || total > best) {
+          found = true;
+          best = total;
+          chosen[0] = s0;
+          chosen[1] = s1;
+          chosen[2] = s2;
+          chosen[last] = one_short;
+        }
+      }
+    }
+  }
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < m; ++j) mask.kept[i * ld + j] = found ? static_cast<std::uint8_t>((chosen[i] >> j) & 1) : 0;
+    mask.row_count[i] = mask.col_count[i] = found ? n : 0;
+  }
+}
+
 }  // namespace detail
 
 /// Solves the tile exactly with the lanes of `team`: 0 < n < m ≤ 128, finite scores (others
 /// make it stop with an irregular mask). `score` has the mask's leading dimension. Returns
-/// the number of phases (Dijkstra runs).
+/// the number of phases (Dijkstra runs; 0 for tiles of m ≤ 4, which are enumerated).
 template <class Member, class Real>
 KOKKOS_INLINE_FUNCTION int exact_solve_tile(const Member& team, const rounding::TileMask& mask, const Real* score,
                                             const ExactWorkspace& ws, ExactTuning tuning) {
   const detail::ExactCosts<Real> cost = detail::exact_costs(team, mask, score, ws.potential);
+  if (mask.m <= 4) {
+    lanes::single(team, [&]() { detail::exact_enumerate(mask, cost); });
+    return 0;
+  }
   int surplus = detail::exact_dual_start(team, mask, cost, ws, tuning.select_by_rank);
   int phases = 0;
   while (surplus > 0) {

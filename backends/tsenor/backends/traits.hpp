@@ -38,7 +38,8 @@ struct LaunchTraits {
 /// GPUs. Methods exact and entropic: the lanes of a warp slice share a tile (one lane per row
 /// or column, a power of two ≥ m up to the warp), 128 threads a team, tiles in shared memory
 /// with rows padded by one entry so that lanes on different rows hit different banks. The
-/// greedy method (a sort on one lane): one thread per tile, 32 tiles a team.
+/// greedy method (a sort on one lane): one thread per tile, 32 tiles a team; so are the exact
+/// method's tiles of m ≤ 4 (an enumeration on one lane), 64 a team.
 template <class ExecSpace>
 struct LaunchTraits<ExecSpace, std::enable_if_t<!std::is_same<typename ExecSpace::memory_space, Kokkos::HostSpace>::value>> {
   static LaunchShape shape(Method method, int m) {
@@ -46,6 +47,10 @@ struct LaunchTraits<ExecSpace, std::enable_if_t<!std::is_same<typename ExecSpace
     if (method == Method::greedy) {
       s.tiles_per_team = 32;
       s.scratch_level = 1;
+      return s;
+    }
+    if (method == Method::exact && m <= 4) {  // enumerated on one lane (exact.hpp)
+      s.tiles_per_team = 64;
       return s;
     }
     while (s.lanes < m && s.lanes < 32) s.lanes *= 2;
