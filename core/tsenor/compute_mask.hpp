@@ -8,7 +8,9 @@
 #include <utility>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <type_traits>
+#include <vector>
 
 #include "tsenor/backends/traits.hpp"
 #include "tsenor/compat.hpp"
@@ -179,6 +181,38 @@ struct SolveTiles {
     });
   }
 };
+
+/// Adds to `bad` (in exec's memory) the number of scores that are NaN, infinite or negative, without
+/// waiting: a team per row, so that consecutive threads read consecutive columns; an integer count,
+/// the same in any order.
+template <class ExecSpace, class ScoreView>
+void count_bad_scores(const ExecSpace& exec, const ScoreView& scores, std::int64_t batch, std::int64_t rows,
+                      std::int64_t cols, const Kokkos::View<std::int64_t, typename ExecSpace::memory_space>& bad) {
+  using Policy = Kokkos::TeamPolicy<ExecSpace>;
+  if (batch * rows == 0) return;
+  Kokkos::parallel_for(
+      "tsenor::check_scores", Policy(exec, static_cast<int>(batch * rows), Kokkos::AUTO),
+      KOKKOS_LAMBDA(const typename Policy::member_type& team) {
+        const std::int64_t b = team.league_rank() / rows, r = team.league_rank() % rows;
+        std::int64_t row_bad = 0;
+        Kokkos::parallel_reduce(
+            Kokkos::TeamThreadRange(team, cols),
+            [&](std::int64_t c, std::int64_t& found) {
+              const double v = static_cast<double>(element(scores, b, r, c));
+              if (!(v >= 0.0 && v <= 1.7976931348623157e308)) ++found;
+            },
+            row_bad);
+        Kokkos::single(Kokkos::PerTeam(team), [&]() {
+          if (row_bad > 0) Kokkos::atomic_add(&bad(), row_bad);
+        });
+      });
+}
+
+/// Bad scores are a usage error.
+inline void require_good_scores(std::int64_t bad) {
+  TSENOR_REQUIRE(bad == 0, "tsenor::compute_mask: " + std::to_string(bad) +
+                               " scores are NaN, infinite or negative (scores must be finite and >= 0)");
+}
 
 /// s += p, field by field.
 KOKKOS_INLINE_FUNCTION void add_to(Summary& s, const Summary& p) {
@@ -400,30 +434,14 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
                       static_cast<int>(outputs.fractional.extent(1)) == m && static_cast<int>(outputs.fractional.extent(2)) == m),
                  "tsenor::compute_mask: fractional view must be tiles x M x M");
 
-  // Bad scores are a usage error: count them (an integer count is order-independent), a team
-  // per row so that consecutive threads read consecutive columns.
   TSENOR_REQUIRE(batch * rows <= 2147483647,
                  "tsenor::compute_mask: " + std::to_string(batch * rows) + " rows exceed one launch");
+  Kokkos::View<std::int64_t, typename ExecSpace::memory_space> bad_count("tsenor::bad_scores");
+  detail::count_bad_scores(exec, scores, batch, rows, cols, bad_count);
   std::int64_t bad = 0;
-  using CheckPolicy = Kokkos::TeamPolicy<ExecSpace>;
-  if (batch * rows > 0)
-    Kokkos::parallel_reduce(
-        "tsenor::check_scores", CheckPolicy(exec, static_cast<int>(batch * rows), Kokkos::AUTO),
-        KOKKOS_LAMBDA(const typename CheckPolicy::member_type& team, std::int64_t& count) {
-          const std::int64_t b = team.league_rank() / rows, r = team.league_rank() % rows;
-          std::int64_t row_bad = 0;
-          Kokkos::parallel_reduce(
-              Kokkos::TeamThreadRange(team, cols),
-              [&](std::int64_t c, std::int64_t& found) {
-                const double v = static_cast<double>(detail::element(scores, b, r, c));
-                if (!(v >= 0.0 && v <= 1.7976931348623157e308)) ++found;
-              },
-              row_bad);
-          Kokkos::single(Kokkos::PerTeam(team), [&]() { count += row_bad; });
-        },
-        bad);
-  TSENOR_REQUIRE(bad == 0, "tsenor::compute_mask: " + std::to_string(bad) +
-                               " scores are NaN, infinite or negative (scores must be finite and >= 0)");
+  Kokkos::deep_copy(exec, bad, bad_count);
+  exec.fence();
+  detail::require_good_scores(bad);
 
   const TileParams params = detail::resolve_params(options, detail::resolve_method<ExecSpace>(options));
   const auto status = outputs.status.data()
@@ -515,22 +533,54 @@ class MaskLaunch {
   Summary shape_;
 };
 
+namespace detail {
+
+/// rows × cols elements of a strided host matrix into the C-order array `to`, or C-order bytes back (`from`
+/// with row stride cols): with up to 8 threads, rows split evenly (page-locked targets fill at the memory's
+/// speed, not one core's).
+template <class T>
+void copy_rows(T* to, std::int64_t to_stride, const T* from, std::int64_t row_stride, std::int64_t col_stride,
+               std::int64_t rows, std::int64_t cols) {
+  const auto part = [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      T* out = to + r * to_stride;
+      const T* in = from + r * row_stride;
+      if (col_stride == 1) {
+        std::copy(in, in + cols, out);
+      } else {
+        for (std::int64_t c = 0; c < cols; ++c) out[c] = in[c * col_stride];
+      }
+    }
+  };
+  const std::int64_t bytes = rows * cols * static_cast<std::int64_t>(sizeof(T));
+  const int threads = static_cast<int>(std::min<std::int64_t>({8, rows, 1 + bytes / (std::int64_t(1) << 21)}));
+  std::vector<std::thread> helpers;
+  for (int k = 1; k < threads; ++k) helpers.emplace_back(part, rows * k / threads, rows * (k + 1) / threads);
+  part(0, rows / threads);
+  for (std::thread& t : helpers) t.join();
+}
+
+}  // namespace detail
+
 /// The same on host memory: `scores` is a rows×cols matrix with element (r, c) at
 /// scores[r·row_stride + c·col_stride] (strides in elements: C order is (cols, 1), Fortran
 /// order (1, rows)); `mask` receives rows×cols bytes in C order. When the execution space
-/// cannot read host memory, the matrix goes to it in chunks of whole tile rows that fit in
-/// options.device_memory bytes (one allocation reused), with the same masks.
+/// cannot read host memory, the matrix goes to it in chunks of whole tile rows (at most 8 MiB
+/// of scores, within options.device_memory bytes), two at a time, on `exec` and on a second
+/// instance of the execution space: while one chunk is solved, the other's scores go up and its mask comes
+/// down through page-locked buffers, and the host stages the next one. Same masks; the totals
+/// are summed chunk by chunk. The call returns when everything is done.
 template <class ExecSpace, class Real>
 Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t rows, std::int64_t cols,
                      std::int64_t row_stride, std::int64_t col_stride, std::uint8_t* mask, const Options& options) {
   TSENOR_REQUIRE(rows >= 0 && cols >= 0, "tsenor::compute_mask: negative shape");
   TSENOR_REQUIRE(rows * cols == 0 || (scores && mask), "tsenor::compute_mask: null data pointer");
   using Unmanaged = Kokkos::MemoryTraits<Kokkos::Unmanaged>;
-  Kokkos::View<const Real**, Kokkos::LayoutStride, Kokkos::HostSpace, Unmanaged> host_scores(
-      scores, Kokkos::LayoutStride(rows, row_stride, cols, col_stride));
-  Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Kokkos::HostSpace, Unmanaged> host_mask(mask, rows, cols);
   using Memory = typename ExecSpace::memory_space;
   if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
+    Kokkos::View<const Real**, Kokkos::LayoutStride, Kokkos::HostSpace, Unmanaged> host_scores(
+        scores, Kokkos::LayoutStride(rows, row_stride, cols, col_stride));
+    Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Kokkos::HostSpace, Unmanaged> host_mask(mask, rows, cols);
     return compute_mask(exec, host_scores, host_mask, options);
   } else {
     if (rows == 0 || cols == 0)
@@ -549,43 +599,75 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
                                             std::to_string(budget) + " bytes) is less than one row of tiles needs (" +
                                             std::to_string(row_bytes) + " bytes)");
     const std::int64_t tile_rows = (rows + m - 1) / m;
-    const std::int64_t chunk_tile_rows = std::min<std::int64_t>(tile_rows, budget / row_bytes);
+    const std::size_t target = std::size_t(8) << 20;  // bytes of scores a chunk
+    const std::int64_t fit = static_cast<std::int64_t>(budget / row_bytes);
+    const std::int64_t chunk_tile_rows = std::max<std::int64_t>(
+        1, std::min<std::int64_t>({tile_rows, fit > 1 ? fit / 2 : 1,
+                                   static_cast<std::int64_t>(target / (static_cast<std::size_t>(m) * cols * sizeof(Real)))}));
     const std::int64_t chunk_rows = std::min<std::int64_t>(rows, chunk_tile_rows * m);
-    // C-order scores are copied as they are; other strides through a C-order staging chunk.
-    const bool contiguous = col_stride == 1 && row_stride == cols;
-    Kokkos::View<const Real**, Kokkos::LayoutRight, Kokkos::HostSpace, Unmanaged> host_rows(
-        contiguous ? scores : nullptr, contiguous ? rows : 0, contiguous ? cols : 0);
-    Kokkos::View<Real**, Kokkos::LayoutRight, Kokkos::HostSpace> staging(
-        Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scores_host"), contiguous ? 0 : chunk_rows,
-        contiguous ? 0 : cols);
-    Kokkos::View<Real**, Kokkos::LayoutRight, Memory> device_scores(
-        Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scores"), chunk_rows, cols);
-    Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory> device_mask(
-        Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::mask"), chunk_rows, cols);
-    Workspace<Memory> workspace;  // allocated by the first chunk, reused by the others
-    Summary total;
-    for (std::int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
-      const std::int64_t h = std::min<std::int64_t>(chunk_rows, rows - r0);
-      const std::pair<std::int64_t, std::int64_t> rows_here(r0, r0 + h), first(0, h);
-      auto s = Kokkos::subview(device_scores, first, Kokkos::ALL());
-      auto k = Kokkos::subview(device_mask, first, Kokkos::ALL());
-      if (contiguous) {  // straight from the caller's memory
-        Kokkos::deep_copy(exec, s, Kokkos::subview(host_rows, rows_here, Kokkos::ALL()));
-      } else {
-        auto stage = Kokkos::subview(staging, first, Kokkos::ALL());
-        Kokkos::deep_copy(stage, Kokkos::subview(host_scores, rows_here, Kokkos::ALL()));
-        Kokkos::deep_copy(exec, s, stage);
-      }
-      const Summary part = compute_mask(exec, s, k, options, {}, &workspace);
-      Kokkos::deep_copy(exec, Kokkos::subview(host_mask, rows_here, Kokkos::ALL()), k);
-      exec.fence();
-      accumulate(total, part);
+    const std::int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
+    const int slots = chunks > 1 && fit > 1 ? 2 : 1;
+    compat::Instances<ExecSpace> extra(slots - 1);  // the second chunk's instance; the first runs on exec
+    const auto instance = [&](std::int64_t c) -> const ExecSpace& { return c % slots == 0 ? exec : extra[0]; };
+    using Pinned = compat::PinnedSpace<ExecSpace>;
+    struct Slot {
+      Kokkos::View<Real**, Kokkos::LayoutRight, Memory> scores;
+      Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory> mask;
+      Kokkos::View<Real**, Kokkos::LayoutRight, Pinned> scores_host;
+      Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Pinned> mask_host;
+      MaskLaunch<ExecSpace> launch;
+      std::int64_t chunk = -1;  // in flight
+    };
+    std::vector<Slot> slot(static_cast<std::size_t>(slots));
+    for (Slot& sl : slot) {
+      sl.scores = decltype(sl.scores)(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scores"), chunk_rows, cols);
+      sl.mask = decltype(sl.mask)(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::mask"), chunk_rows, cols);
+      sl.scores_host = decltype(sl.scores_host)(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scores_host"),
+                                                chunk_rows, cols);
+      sl.mask_host = decltype(sl.mask_host)(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::mask_host"),
+                                            chunk_rows, cols);
     }
+    Kokkos::View<std::int64_t, Memory> bad("tsenor::bad_scores");
+    Summary total;
+    std::int64_t device_bytes = 0;
+    // A finished chunk: its mask to the caller, its totals added (chunks in order: slots alternate).
+    const auto finish = [&](Slot& sl, const ExecSpace& on) {
+      if (sl.chunk < 0) return;
+      on.fence();
+      const std::int64_t r0 = sl.chunk * chunk_rows, h = std::min<std::int64_t>(chunk_rows, rows - r0);
+      detail::copy_rows(mask + r0 * cols, cols, sl.mask_host.data(), cols, 1, h, cols);
+      const Summary part = sl.launch.summary();
+      accumulate(total, part);
+      device_bytes = std::max<std::int64_t>(device_bytes, static_cast<std::int64_t>(part.device_bytes));
+      sl.chunk = -1;
+    };
+    for (std::int64_t c = 0; c < chunks; ++c) {
+      Slot& sl = slot[static_cast<std::size_t>(c % slots)];
+      const ExecSpace& on = instance(c);
+      finish(sl, on);
+      const std::int64_t r0 = c * chunk_rows, h = std::min<std::int64_t>(chunk_rows, rows - r0);
+      const std::pair<std::int64_t, std::int64_t> first(0, h);
+      detail::copy_rows(sl.scores_host.data(), cols, scores + r0 * row_stride, row_stride, col_stride, h, cols);
+      const auto s = Kokkos::subview(sl.scores, first, Kokkos::ALL());
+      const auto k = Kokkos::subview(sl.mask, first, Kokkos::ALL());
+      Kokkos::deep_copy(on, s, Kokkos::subview(sl.scores_host, first, Kokkos::ALL()));
+      detail::count_bad_scores(on, s, 1, h, cols, bad);
+      sl.launch.start(on, s, k, options);
+      Kokkos::deep_copy(on, Kokkos::subview(sl.mask_host, first, Kokkos::ALL()), k);
+      sl.chunk = c;
+    }
+    for (std::int64_t c = chunks; c < chunks + slots; ++c)
+      finish(slot[static_cast<std::size_t>(c % slots)], instance(c));
+    std::int64_t bad_scores = 0;
+    Kokkos::deep_copy(exec, bad_scores, bad);
+    exec.fence();
+    detail::require_good_scores(bad_scores);
     total.n = options.n;
     total.m = m;
     total.rows = rows;
     total.cols = cols;
-    total.device_bytes += (device_scores.span() * sizeof(Real) + device_mask.span());
+    total.device_bytes = static_cast<std::size_t>(device_bytes) * slots +
+                         slots * (slot[0].scores.span() * sizeof(Real) + slot[0].mask.span());
     total.seconds = timer.seconds();
     return total;
   }
