@@ -12,6 +12,7 @@ no file, and leave an older output exactly as it was; no output may ever name an
 --mpiexec, 1 and 2 ranks must write the same bytes.
 """
 import argparse
+import filecmp
 import json
 import os
 import signal
@@ -23,6 +24,7 @@ import time
 import unittest
 
 import numpy as np
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 import tool_run
@@ -333,6 +335,46 @@ class Pipeline(PruneTestCase):
         for name, w in self.weights.items():
             scores = np.abs(bf16_to_f32(bf16_bits(w)))
             np.testing.assert_array_equal(masks[name], self.reference_mask(scores, "4:8", name.split(".")[0]))
+
+    def test_bit_masks_are_the_byte_masks_packed(self):
+        self.assertRuns("prune", "--input", "model.safetensors", "--nm", "4:8", "--output", "bytes.safetensors",
+                        "--apply", "p-bytes.safetensors", "--quiet")
+        byte_masks = load_file(self.path("bytes.safetensors"))
+        runs = {}
+        for backend in self.backends():
+            for chunk in ("1", "64"):
+                key = f"{backend}-{chunk}"
+                self.assertRuns("prune", "--input", "model.safetensors", "--nm", "4:8", "--backend", backend,
+                                "--max-chunk-mb", chunk, "--mask-format", "bits", "--output", f"b-{key}.safetensors",
+                                "--apply", f"p-{key}.safetensors", "--quiet")
+                with open(self.path(f"b-{key}.safetensors"), "rb") as b:
+                    runs[key] = b.read()
+                self.assertTrue(filecmp.cmp(self.path(f"p-{key}.safetensors"), self.path("p-bytes.safetensors"),
+                                            shallow=False), "--apply does not depend on the mask format")
+        first = next(iter(runs))
+        for key, data in runs.items():
+            self.assertEqual(data, runs[first], f"{key} against {first}")
+        path = self.path(f"b-{first}.safetensors")
+        with safe_open(path, "np") as f:
+            self.assertEqual(f.metadata()["mask_format"], "bits")
+        bits = load_file(path)
+        for name, w in self.weights.items():
+            self.assertEqual(bits[name].dtype, np.uint8)
+            self.assertEqual(bits[name].shape, (w.shape[0], w.shape[1] // 8))
+            np.testing.assert_array_equal(bits[name], np.packbits(byte_masks[name], axis=1, bitorder="little"))
+            np.testing.assert_array_equal(np.unpackbits(bits[name], axis=1, bitorder="little"), byte_masks[name])
+
+    def test_bit_masks_need_columns_in_eights(self):
+        save_file({"x.weight": np.ones((16, 12), np.float32)}, self.path("twelve.safetensors"))
+        proc = self.run_tool("prune", "--input", "twelve.safetensors", "--mask-format", "bits", "--output",
+                             "m.safetensors")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("tensor 'x.weight': --mask-format bits needs columns that are a multiple of 8", proc.stderr)
+        proc = self.run_tool("prune", "--input", "model.safetensors", "--mask-format", "nibbles", "--output",
+                             "m.safetensors")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("--mask-format: 'nibbles' is not bytes or bits", proc.stderr)
+        self.assertOnlyFiles(["model.safetensors", "twelve.safetensors"])
 
     def test_the_report_has_each_chunk_s_timeline(self):
         self.assertRuns("prune", "--input", "model.safetensors", "--max-chunk-mb", "1", "--output", "m.safetensors",
@@ -746,6 +788,13 @@ class LayerMethods(PruneTestCase):
                 self.assertEqual(report["totals"]["feasible_tiles"], report["totals"]["tiles"])
                 self.assertAlmostEqual(report["totals"]["mean_reconstruction_error"],
                                        np.mean([entries[n]["reconstruction_error"] for n in LINEAR]))
+
+    def test_bit_masks_from_sparsegpt(self):
+        masks, _, _ = self.run_method("sparsegpt", "grams.safetensors", tag="bytes")
+        self.run_method("sparsegpt", "grams.safetensors", "--mask-format", "bits", tag="bits", load=False)
+        bits = load_file(self.path("mbits.safetensors"))
+        for name in LINEAR:
+            np.testing.assert_array_equal(bits[name], np.packbits(masks[name], axis=1, bitorder="little"))
 
     def test_gram_matrices_and_activations_agree(self):
         masks, pruned, _ = self.run_method("sparsegpt", "acts.safetensors", tag="a")

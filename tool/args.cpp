@@ -136,6 +136,10 @@ Args parse_args(const std::vector<std::string>& argv) {
       const std::string p = value();
       if (p != "transposable" && p != "rows") usage_error("--pattern: '" + p + "' is not transposable or rows");
       a.rows_pattern = p == "rows";
+    } else if (prune && opt == "--mask-format") {
+      const std::string f = value();
+      if (f != "bytes" && f != "bits") usage_error("--mask-format: '" + f + "' is not bytes or bits");
+      a.mask_bits = f == "bits";
     } else if (prune && opt == "--damp") {
       a.damp = parse_real(opt, value());
     } else if (mask && opt == "--method") {
@@ -270,7 +274,14 @@ Selection (which tensors are pruned)
 Output
   --output PATH       masks: a .safetensors file with one U8 tensor (1 = kept, 0 = pruned)
                       per pruned weight, same name and shape; load it in Python with
-                      safetensors.torch.load_file(PATH). Metadata: n_kept, m, method, scores.
+                      safetensors.torch.load_file(PATH). Metadata: n_kept, m, method, scores,
+                      mask_format.
+  --mask-format F     bytes (default): one U8 per weight, as above; bits: 8 weights a byte, a
+                      U8 tensor (rows, columns/8) per weight whose byte k of a row holds columns
+                      8k..8k+7, column 8k+j in bit j (numpy.unpackbits(x, axis=1,
+                      bitorder='little') gives the bytes back): 8x less to write, which is
+                      what a prune to the disk it reads from waits for. Needs columns that are
+                      a multiple of 8.
   --apply PATH        also write the pruned checkpoint as one .safetensors file: every tensor
                       of the input in its own dtype, pruned weights multiplied by their mask
                       (pruned entries exactly 0, kept entries bit for bit), others copied.

@@ -35,6 +35,7 @@ struct Args {
   std::string calibration;            ///< prune: Gram matrices or activations .safetensors (SparseGPT, ALPS)
   bool rows_pattern = false;          ///< prune --pattern rows: the standard N:M (SparseGPT, ALPS)
   double damp = 0.01;                 ///< prune: SparseGPT/ALPS damping, a fraction of mean(diag H)
+  bool mask_bits = false;             ///< prune --mask-format bits: masks packed 8 to a byte
 };
 
 /// What decides the masks of 'tsenor prune': "magnitude" (|W|), "wanda" (--activations), "sparsegpt" or "alps".

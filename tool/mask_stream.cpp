@@ -26,6 +26,7 @@
 
 #include "column_norms.hpp"
 #include "library_error.hpp"
+#include "mask_bits.hpp"
 #include "strips.hpp"
 #include "tsenor/backends/enabled.hpp"
 #include "tsenor/compat.hpp"
@@ -210,6 +211,7 @@ class Pipeline {
   struct Slot {
     Kokkos::View<unsigned char*, Pinned> raw;
     Kokkos::View<std::uint8_t*, Pinned> mask;
+    Kokkos::View<std::uint8_t*, Pinned> packed;  ///< --mask-format bits: what is written
   };
 
   /// An execution space instance and the device memory of the chunk it works on.
@@ -217,6 +219,7 @@ class Pipeline {
     Kokkos::View<unsigned char*, Memory> raw;
     Kokkos::View<float*, Memory> scores;
     Kokkos::View<std::uint8_t*, Memory> mask;
+    Kokkos::View<std::uint8_t*, Memory> packed;
     Kokkos::View<float*, Memory> norms;
     std::size_t norms_of = none;  ///< the tensor whose norms are in `norms`
     Kokkos::View<std::int64_t, Memory> bad;
@@ -288,12 +291,14 @@ class Pipeline {
     for (Slot& s : slots_) {
       s.raw = decltype(s.raw)(alloc("tsenor::prune_raw_host"), max_bytes_);
       s.mask = decltype(s.mask)(alloc("tsenor::prune_mask_host"), max_entries_);
+      if (args_.mask_bits) s.packed = decltype(s.packed)(alloc("tsenor::prune_packed_host"), max_entries_ / 8);
     }
     lanes_.resize(static_cast<std::size_t>(instances.size()));
     for (Lane& lane : lanes_) {
       if (!on_host) {
         lane.raw = decltype(lane.raw)(alloc("tsenor::prune_raw"), max_bytes_);
         lane.mask = decltype(lane.mask)(alloc("tsenor::prune_mask"), max_entries_);
+        if (args_.mask_bits) lane.packed = decltype(lane.packed)(alloc("tsenor::prune_packed"), max_entries_ / 8);
       }
       lane.scores = decltype(lane.scores)(alloc("tsenor::prune_scores"), max_entries_);
       lane.norms = decltype(lane.norms)(alloc("tsenor::prune_norms"), max_cols_);
@@ -343,7 +348,10 @@ class Pipeline {
       const std::uint64_t cols = t.shape[1], count = job.rows * cols, elem = io::dtype_size(t.dtype);
       ChunkSpan& sp = span(job);
       sp.write[0] = now();
-      if (masks_) write_chunk(*masks_, it.mask_offset + job.first_row * cols, slot.mask.data(), count);
+      if (masks_ && args_.mask_bits)
+        write_chunk(*masks_, it.mask_offset + job.first_row * cols / 8, slot.packed.data(), count / 8);
+      else if (masks_)
+        write_chunk(*masks_, it.mask_offset + job.first_row * cols, slot.mask.data(), count);
       if (apply_) write_chunk(*apply_, it.apply_offset + job.first_row * cols * elem, slot.raw.data(), count * elem);
       sp.write[1] = now();
       results_[job.tensor].times.write += sp.write[1] - sp.write[0];
@@ -439,8 +447,17 @@ class Pipeline {
       if (!on_host)
         Kokkos::deep_copy(exec, Kokkos::View<unsigned char*, Pinned, Unmanaged>(slot.raw.data(), bytes), raw);
     }
-    if (!on_host)
+    if (args_.mask_bits) {  // packed where the mask is; only the packed bytes come back
+      const Kokkos::View<std::uint8_t*, Memory, Unmanaged> packed(on_host ? slot.packed.data() : lane.packed.data(),
+                                                                  static_cast<std::size_t>(count / 8));
+      Kokkos::parallel_for(
+          "tsenor::prune_pack", Range(exec, 0, count / 8),
+          KOKKOS_LAMBDA(std::int64_t k) { packed(k) = pack_byte(&mask(8 * k)); });
+      if (!on_host)
+        Kokkos::deep_copy(exec, Kokkos::View<std::uint8_t*, Pinned, Unmanaged>(slot.packed.data(), count / 8), packed);
+    } else if (!on_host) {
       Kokkos::deep_copy(exec, Kokkos::View<std::uint8_t*, Pinned, Unmanaged>(slot.mask.data(), count), mask);
+    }
     Kokkos::deep_copy(exec, lane.bad_host, lane.bad);
   }
 

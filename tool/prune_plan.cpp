@@ -163,15 +163,21 @@ void plan_outputs(PrunePlan& plan, const Args& args) {
       {"m", std::to_string(args.options.m)},
       {"method", method_name(args.options.method)},
       {"scores", pruning_method(args)},
-      {"pattern", args.rows_pattern ? "rows" : "transposable"}};
+      {"pattern", args.rows_pattern ? "rows" : "transposable"},
+      {"mask_format", args.mask_bits ? "bits" : "bytes"}};
   std::vector<io::OutputTensor> masks, apply;
   for (const PlannedTensor& it : plan.tensors) {
     const io::TensorInfo& t = *it.tensor.info;
-    if (it.selected) masks.push_back({t.name, io::SafetensorsDType::U8, t.shape});
+    if (it.selected && args.mask_bits && t.shape[1] % 8 != 0)
+      throw Error(it.tensor.file->path() + ": tensor '" + t.name + "': --mask-format bits needs columns that are a "
+                  "multiple of 8, and it has " + std::to_string(t.shape[1]) + " (leave it out with --exclude, or "
+                  "write bytes)");
+    if (it.selected) masks.push_back({t.name, io::SafetensorsDType::U8, mask_shape(t.shape, args)});
     apply.push_back({t.name, t.dtype, t.shape});
   }
   plan.masks = io::plan_safetensors(masks, metadata);
   std::map<std::string, std::string> apply_metadata = metadata;
+  apply_metadata.erase("mask_format");
   apply_metadata["tsenor"] = std::string(args.layer_method.empty() ? "weights pruned" : "weights pruned and updated") +
                              " with " + (args.rows_pattern ? "standard" : "transposable") + " N:M masks, tsenor " +
                              TSENOR_VERSION;

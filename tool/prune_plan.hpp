@@ -29,6 +29,11 @@ struct PrunePlan {
   io::SafetensorsLayout masks, apply;  ///< the layouts of --output and --apply
 };
 
+/// The shape of a weight's mask in --output: the weight's, or (rows, columns / 8) with --mask-format bits.
+inline std::vector<std::uint64_t> mask_shape(const std::vector<std::uint64_t>& shape, const Args& args) {
+  return args.mask_bits ? std::vector<std::uint64_t>{shape[0], shape[1] / 8} : shape;
+}
+
 /// Selects the tensors (--include or the default rule, then --exclude; matrices of a prunable dtype whose sides
 /// are multiples of M), attaches their statistics from `stats` (nullptr: magnitude scores; with --method
 /// sparsegpt or alps, the --calibration file), assigns them to

@@ -1,3 +1,4 @@
+#include "mask_bits.hpp"
 #include "reconstruct.hpp"
 
 #include <cmath>
@@ -192,7 +193,12 @@ PrunedTensor reconstruct_tensor(const PlannedTensor& it, const Args& args, const
   }
 
   t0 = Clock::now();
-  if (masks) masks->write_at(it.mask_offset, mask.data(), mask.size());
+  if (masks && args.mask_bits) {
+    const std::vector<std::uint8_t> packed = pack_mask(mask.data(), mask.size());
+    masks->write_at(it.mask_offset, packed.data(), packed.size());
+  } else if (masks) {
+    masks->write_at(it.mask_offset, mask.data(), mask.size());
+  }
   if (apply) {
     io::from_float(t.dtype, w.data(), w.size(), raw.data());
     apply->write_at(it.apply_offset, raw.data(), raw.size());
