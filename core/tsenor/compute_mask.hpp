@@ -568,8 +568,9 @@ void copy_rows(T* to, std::int64_t to_stride, const T* from, std::int64_t row_st
 /// cannot read host memory, the matrix goes to it in chunks of whole tile rows (at most 8 MiB
 /// of scores, within options.device_memory bytes), two at a time, on `exec` and on a second
 /// instance of the execution space: while one chunk is solved, the other's scores go up and its mask comes
-/// down through page-locked buffers, and the host stages the next one. Same masks; the totals
-/// are summed chunk by chunk. The call returns when everything is done.
+/// down through page-locked buffers, and the host stages the next one. Same masks; the same totals
+/// too (bit for bit) when every tile's status fits in half of options.device_memory, else they are
+/// summed chunk by chunk. The call returns when everything is done.
 template <class ExecSpace, class Real>
 Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t rows, std::int64_t cols,
                      std::int64_t row_stride, std::int64_t col_stride, std::uint8_t* mask, const Options& options) {
@@ -592,15 +593,22 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
     const int m = options.m;
     const std::size_t budget = options.device_memory > 0 ? options.device_memory : default_device_memory();
     const std::int64_t tile_cols = (cols + m - 1) / m;
-    // A tile row on the device: scores, mask, statuses and its share of the totals.
-    const std::size_t row_bytes = static_cast<std::size_t>(m) * cols * (sizeof(Real) + 1) +
-                                  static_cast<std::size_t>(tile_cols) * (sizeof(TileStatus) + sizeof(Summary));
-    TSENOR_REQUIRE(row_bytes <= budget, "tsenor::compute_mask: the device memory bound (Options::device_memory, " +
-                                            std::to_string(budget) + " bytes) is less than one row of tiles needs (" +
-                                            std::to_string(row_bytes) + " bytes)");
-    const std::int64_t tile_rows = (rows + m - 1) / m;
+    const std::int64_t tile_rows = (rows + m - 1) / m, tiles = tile_rows * tile_cols;
+    // Every tile's status in one array when it fits in half the bound: then the totals are summed in
+    // compute_mask's order, with the same bits as one call on the whole matrix; else chunk by chunk.
+    const std::size_t status_bytes = static_cast<std::size_t>(tiles) * sizeof(TileStatus) +
+                                     static_cast<std::size_t>(detail::totals_size(tiles)) * sizeof(Summary);
+    const bool whole_totals = status_bytes <= budget / 2;
+    const std::size_t slot_budget = whole_totals ? budget - status_bytes : budget;
+    // A tile row on the device: scores, mask, and (chunk by chunk) statuses and its share of the totals.
+    const std::size_t row_bytes =
+        static_cast<std::size_t>(m) * cols * (sizeof(Real) + 1) +
+        (whole_totals ? 0 : static_cast<std::size_t>(tile_cols) * (sizeof(TileStatus) + sizeof(Summary)));
+    TSENOR_REQUIRE(row_bytes <= slot_budget,
+                   "tsenor::compute_mask: the device memory bound (Options::device_memory, " + std::to_string(budget) +
+                       " bytes) is less than one row of tiles needs (" + std::to_string(row_bytes) + " bytes)");
     const std::size_t target = std::size_t(8) << 20;  // bytes of scores a chunk
-    const std::int64_t fit = static_cast<std::int64_t>(budget / row_bytes);
+    const std::int64_t fit = static_cast<std::int64_t>(slot_budget / row_bytes);
     const std::int64_t chunk_tile_rows = std::max<std::int64_t>(
         1, std::min<std::int64_t>({tile_rows, fit > 1 ? fit / 2 : 1,
                                    static_cast<std::int64_t>(target / (static_cast<std::size_t>(m) * cols * sizeof(Real)))}));
@@ -615,8 +623,8 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
       Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory> mask;
       Kokkos::View<Real**, Kokkos::LayoutRight, Pinned> scores_host;
       Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Pinned> mask_host;
-      MaskLaunch<ExecSpace> launch;
-      std::int64_t chunk = -1;  // in flight
+      MaskLaunch<ExecSpace> launch;  // chunk by chunk totals
+      std::int64_t chunk = -1;       // in flight
     };
     std::vector<Slot> slot(static_cast<std::size_t>(slots));
     for (Slot& sl : slot) {
@@ -627,18 +635,26 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
       sl.mask_host = decltype(sl.mask_host)(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::mask_host"),
                                             chunk_rows, cols);
     }
+    const TileParams params = detail::resolve_params(options, detail::resolve_method<ExecSpace>(options));
+    Kokkos::View<TileStatus*, Memory> status(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::tile_status"),
+                                             whole_totals ? tiles : 0);
+    Kokkos::View<Summary*, Memory> totals(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::totals"),
+                                          whole_totals ? detail::totals_size(tiles) : 0);
     Kokkos::View<std::int64_t, Memory> bad("tsenor::bad_scores");
     Summary total;
-    std::int64_t device_bytes = 0;
-    // A finished chunk: its mask to the caller, its totals added (chunks in order: slots alternate).
+    std::size_t chunk_status_bytes = 0;
+    // A finished chunk: its mask to the caller, (chunk by chunk) its totals added; slots alternate, so chunks
+    // finish in order.
     const auto finish = [&](Slot& sl, const ExecSpace& on) {
       if (sl.chunk < 0) return;
       on.fence();
       const std::int64_t r0 = sl.chunk * chunk_rows, h = std::min<std::int64_t>(chunk_rows, rows - r0);
       detail::copy_rows(mask + r0 * cols, cols, sl.mask_host.data(), cols, 1, h, cols);
-      const Summary part = sl.launch.summary();
-      accumulate(total, part);
-      device_bytes = std::max<std::int64_t>(device_bytes, static_cast<std::int64_t>(part.device_bytes));
+      if (!whole_totals) {
+        const Summary part = sl.launch.summary();
+        accumulate(total, part);
+        chunk_status_bytes = std::max(chunk_status_bytes, part.device_bytes);
+      }
       sl.chunk = -1;
     };
     for (std::int64_t c = 0; c < chunks; ++c) {
@@ -652,7 +668,12 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
       const auto k = Kokkos::subview(sl.mask, first, Kokkos::ALL());
       Kokkos::deep_copy(on, s, Kokkos::subview(sl.scores_host, first, Kokkos::ALL()));
       detail::count_bad_scores(on, s, 1, h, cols, bad);
-      sl.launch.start(on, s, k, options);
+      if (whole_totals) {  // tile t of the chunk is tile (first tile row) · tile_cols + t of the matrix
+        const std::int64_t t0 = c * chunk_tile_rows * tile_cols, t1 = t0 + ((h + m - 1) / m) * tile_cols;
+        detail::launch_tiles(on, s, k, Kokkos::subview(status, std::make_pair(t0, t1)), {}, params, 1);
+      } else {
+        sl.launch.start(on, s, k, options);
+      }
       Kokkos::deep_copy(on, Kokkos::subview(sl.mask_host, first, Kokkos::ALL()), k);
       sl.chunk = c;
     }
@@ -662,11 +683,15 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
     Kokkos::deep_copy(exec, bad_scores, bad);
     exec.fence();
     detail::require_good_scores(bad_scores);
+    if (whole_totals) {
+      total = detail::summary_shape(params, 1, rows, cols, tiles);
+      detail::add_to(total, detail::summarize(exec, status, tiles, totals));
+    }
     total.n = options.n;
     total.m = m;
     total.rows = rows;
     total.cols = cols;
-    total.device_bytes = static_cast<std::size_t>(device_bytes) * slots +
+    total.device_bytes = (whole_totals ? status_bytes : chunk_status_bytes * slots) +
                          slots * (slot[0].scores.span() * sizeof(Real) + slot[0].mask.span());
     total.seconds = timer.seconds();
     return total;

@@ -73,7 +73,8 @@ struct Options {
   /// Bound, in bytes, on the execution-space memory that the host-pointer overload of
   /// compute_mask allocates when the execution space cannot read host memory (GPUs): the
   /// matrix then goes through in chunks of whole tile rows, with the same masks and tile
-  /// results (totals are summed chunk by chunk). 0 selects default_device_memory().
+  /// results (and the same totals when every tile's status fits in half the bound; else they are
+  /// summed chunk by chunk). 0 selects default_device_memory().
   std::size_t device_memory = 0;
 };
 
