@@ -16,7 +16,8 @@ run with --llama-methods): |N(0,1)| float32 scores from numpy with a fixed seed,
 folder. Then
   - host-to-host: `tsenor mask --backend B --report` per pattern and method; the time is the report's
     seconds_solve (host memory to host memory: copies in strips, launches, the solve; not the .npy read/write,
-    recorded apart); one cold process per run, as a user runs the tool;
+    recorded apart); one cold process per run, as a user runs the tool; beside it the host↔device copy rates
+    (torch, page-locked and pageable) and host-to-host / (device-resident + the copies at the page-locked rates);
   - device-resident: `bench_device --input scores.npy` (the same scores, copied to the device before timing):
     scores in device memory to mask in device memory, the fastest of --repeat calls after a warm-up;
   - the paper's program: the functions of perf/paper_pytorch.py (fp32 exp(τÂ), 300 Dykstra iterations with the
@@ -279,6 +280,51 @@ def torch_tau_sweep(args, torch, paper, scores, patterns):
         log(f"τ sweep {pattern} on {r}x{scores.shape[1]}: best τ {best['tau']:g} ({tried})")
         del part
     return sweep
+
+
+def pcie_rates(nbytes):
+    """Host↔device copy rates of `nbytes` (fastest of 10, torch, page-locked and pageable host memory): what the
+    host-to-host runs are compared with. None when torch has no CUDA device."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    count = nbytes // 4
+    device = torch.empty(count, dtype=torch.float32, device="cuda")
+
+    def rate(src, dst):
+        best = float("inf")
+        for _ in range(10):
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            dst.copy_(src)
+            torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - t)
+        return nbytes / best
+
+    rates = {"bytes": count * 4}
+    for pinned in (True, False):
+        host = torch.ones(count, dtype=torch.float32, pin_memory=pinned)
+        kind = "pinned" if pinned else "pageable"
+        rates[f"h2d_{kind}_bytes_per_s"] = rate(host, device)
+        rates[f"d2h_{kind}_bytes_per_s"] = rate(device, host)
+    return rates
+
+
+def transfer_bound(records, pcie):
+    """Per tsenor run with both timings: the copies' time at the page-locked rates (scores up, 1-byte mask down),
+    and host-to-host / (device-resident + copies): issue 13 asks for at most 1.5."""
+    for rec in records:
+        if not rec.get("solver", "").startswith("tsenor-") or "seconds_device_resident" not in rec or \
+                "seconds_host_to_host" not in rec:
+            continue
+        entries = rec["rows"] * rec["cols"]
+        rec["seconds_copies_pinned"] = entries * 4 / pcie["h2d_pinned_bytes_per_s"] + \
+            entries / pcie["d2h_pinned_bytes_per_s"]
+        rec["host_to_host_over_resident_plus_copies"] = rec["seconds_host_to_host"] / (
+            rec["seconds_device_resident"] + rec["seconds_copies_pinned"])
 
 
 def dykstra_peak_fraction(rec, m, info):
@@ -566,8 +612,12 @@ def main():
             rec["lemon_seconds"] = seconds
             rec["lemon_source"] = source
 
+    pcie = pcie_rates(max(r * c for r, c in args.shapes) * 4) if args.backend == "cuda" else None
+    if pcie:
+        transfer_bound(records, pcie)
+        log("PCIe: " + ", ".join(f"{k} {v / 1e9:.1f} GB/s" for k, v in pcie.items() if k.endswith("_per_s")))
     result = {
-        "benchmark": "tsenor on the device (issue 3)",
+        "benchmark": "tsenor on the device (issue 3)", "pcie": pcie,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": shlex.join([sys.executable, os.path.relpath(sys.argv[0])] + sys.argv[1:]),
         "git_commit": git_revision(), "tool_version": tool_version, "machine": info,
@@ -675,6 +725,20 @@ def markdown(res):
     errors = [r for r in res["records"] if "error" in r]
     if errors:
         lines += ["", "Errors:", ""] + [f"- {r['shape']} {r['nm']} {r['solver']}: {r['error']}" for r in errors]
+    if res.get("pcie"):
+        pc = res["pcie"]
+        lines += ["", "## Host to host against the copies", "",
+                  f"Host↔device copies of {pc['bytes'] / 2**20:.0f} MiB measured in this run with torch (fastest of 10): "
+                  f"page-locked {pc['h2d_pinned_bytes_per_s'] / 1e9:.1f} GB/s up, {pc['d2h_pinned_bytes_per_s'] / 1e9:.1f} "
+                  f"GB/s down; pageable {pc['h2d_pageable_bytes_per_s'] / 1e9:.1f} up, "
+                  f"{pc['d2h_pageable_bytes_per_s'] / 1e9:.1f} down. Copies = the scores up and the 1-byte mask down at "
+                  "the page-locked rates; the goal (issue 13) is host-to-host ≤ 1.5 × (device-resident + copies).", "",
+                  "| shape | N:M | solver | device-resident s | copies s | host-to-host s | ratio |", "|---|---|---|---|---|---|---|"]
+        for r in recs:
+            if "host_to_host_over_resident_plus_copies" in r:
+                lines.append(f"| {r['shape']} | {r['nm']} | {r['solver']} | {r['seconds_device_resident']:.4f} | "
+                             f"{r['seconds_copies_pinned']:.4f} | {r['seconds_host_to_host']:.4f} | "
+                             f"{r['host_to_host_over_resident_plus_copies']:.2f} |")
     lines += ["", "## LEMON (exact network simplex on the host CPU)", ""]
     measured = [r for r in recs if r["solver"] == "lemon-network-simplex"]
     if measured:
