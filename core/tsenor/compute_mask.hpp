@@ -436,7 +436,11 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
 
   TSENOR_REQUIRE(batch * rows <= 2147483647,
                  "tsenor::compute_mask: " + std::to_string(batch * rows) + " rows exceed one launch");
-  Kokkos::View<std::int64_t, typename ExecSpace::memory_space> bad_count("tsenor::bad_scores");
+  // Zeroed on exec: an initialising constructor would use the default instance, which a thread other than
+  // Kokkos' own may not touch (OpenMP, Kokkos 3.4).
+  Kokkos::View<std::int64_t, typename ExecSpace::memory_space> bad_count(
+      Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::bad_scores"));
+  Kokkos::deep_copy(exec, bad_count, std::int64_t(0));
   detail::count_bad_scores(exec, scores, batch, rows, cols, bad_count);
   std::int64_t bad = 0;
   Kokkos::deep_copy(exec, bad, bad_count);
@@ -640,7 +644,8 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
                                              whole_totals ? tiles : 0);
     Kokkos::View<Summary*, Memory> totals(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::totals"),
                                           whole_totals ? detail::totals_size(tiles) : 0);
-    Kokkos::View<std::int64_t, Memory> bad("tsenor::bad_scores");
+    Kokkos::View<std::int64_t, Memory> bad(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::bad_scores"));
+    Kokkos::deep_copy(exec, bad, std::int64_t(0));
     Summary total;
     std::size_t chunk_status_bytes = 0;
     // A finished chunk: its mask to the caller, (chunk by chunk) its totals added; slots alternate, so chunks
