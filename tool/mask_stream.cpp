@@ -267,7 +267,12 @@ class Pipeline {
     if (!on_host) {
       const std::size_t budget =
           args_.options.device_memory > 0 ? args_.options.device_memory : default_device_memory();
-      max_entries = std::min<std::uint64_t>(max_entries, budget / (static_cast<std::uint64_t>(lanes) * (4 + 4 + 1 + 1)));
+      // Per weight and lane: raw (at most 4 bytes), scores (4), mask (1), packed mask (1/8), and the tiles'
+      // statuses and totals (1/M² of a tile's).
+      const double per_entry = 9.0 + (args_.mask_bits && masks_ ? 0.125 : 0.0) +
+                               static_cast<double>(sizeof(TileStatus) + sizeof(Summary)) / static_cast<double>(m * m);
+      max_entries = std::min<std::uint64_t>(
+          max_entries, static_cast<std::uint64_t>(static_cast<double>(budget) / (lanes * per_entry)));
     }
     for (std::size_t k = 0; k < tensors_.size(); ++k) {
       const io::TensorInfo& t = *tensors_[k]->tensor.info;
@@ -291,14 +296,14 @@ class Pipeline {
     for (Slot& s : slots_) {
       s.raw = decltype(s.raw)(alloc("tsenor::prune_raw_host"), max_bytes_);
       s.mask = decltype(s.mask)(alloc("tsenor::prune_mask_host"), max_entries_);
-      if (args_.mask_bits) s.packed = decltype(s.packed)(alloc("tsenor::prune_packed_host"), max_entries_ / 8);
+      if (args_.mask_bits && masks_) s.packed = decltype(s.packed)(alloc("tsenor::prune_packed_host"), max_entries_ / 8);
     }
     lanes_.resize(static_cast<std::size_t>(instances.size()));
     for (Lane& lane : lanes_) {
       if (!on_host) {
         lane.raw = decltype(lane.raw)(alloc("tsenor::prune_raw"), max_bytes_);
         lane.mask = decltype(lane.mask)(alloc("tsenor::prune_mask"), max_entries_);
-        if (args_.mask_bits) lane.packed = decltype(lane.packed)(alloc("tsenor::prune_packed"), max_entries_ / 8);
+        if (args_.mask_bits && masks_) lane.packed = decltype(lane.packed)(alloc("tsenor::prune_packed"), max_entries_ / 8);
       }
       lane.scores = decltype(lane.scores)(alloc("tsenor::prune_scores"), max_entries_);
       lane.norms = decltype(lane.norms)(alloc("tsenor::prune_norms"), max_cols_);
@@ -348,7 +353,7 @@ class Pipeline {
       const std::uint64_t cols = t.shape[1], count = job.rows * cols, elem = io::dtype_size(t.dtype);
       ChunkSpan& sp = span(job);
       sp.write[0] = now();
-      if (masks_ && args_.mask_bits)
+      if (masks_ && args_.mask_bits)  // packed
         write_chunk(*masks_, it.mask_offset + job.first_row * cols / 8, slot.packed.data(), count / 8);
       else if (masks_)
         write_chunk(*masks_, it.mask_offset + job.first_row * cols, slot.mask.data(), count);
@@ -447,7 +452,7 @@ class Pipeline {
       if (!on_host)
         Kokkos::deep_copy(exec, Kokkos::View<unsigned char*, Pinned, Unmanaged>(slot.raw.data(), bytes), raw);
     }
-    if (args_.mask_bits) {  // packed where the mask is; only the packed bytes come back
+    if (args_.mask_bits && masks_) {  // packed where the mask is; only the packed bytes come back
       const Kokkos::View<std::uint8_t*, Memory, Unmanaged> packed(on_host ? slot.packed.data() : lane.packed.data(),
                                                                   static_cast<std::size_t>(count / 8));
       Kokkos::parallel_for(

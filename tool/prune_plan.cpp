@@ -168,7 +168,7 @@ void plan_outputs(PrunePlan& plan, const Args& args) {
   std::vector<io::OutputTensor> masks, apply;
   for (const PlannedTensor& it : plan.tensors) {
     const io::TensorInfo& t = *it.tensor.info;
-    if (it.selected && args.mask_bits && t.shape[1] % 8 != 0)
+    if (it.selected && args.mask_bits && !args.output.empty() && t.shape[1] % 8 != 0)
       throw Error(it.tensor.file->path() + ": tensor '" + t.name + "': --mask-format bits needs columns that are a "
                   "multiple of 8, and it has " + std::to_string(t.shape[1]) + " (leave it out with --exclude, or "
                   "write bytes)");

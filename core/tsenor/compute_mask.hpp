@@ -556,11 +556,17 @@ void copy_rows(T* to, std::int64_t to_stride, const T* from, std::int64_t row_st
       }
     }
   };
+  if (rows <= 0) return;
   const std::int64_t bytes = rows * cols * static_cast<std::int64_t>(sizeof(T));
   const int threads = static_cast<int>(std::min<std::int64_t>({8, rows, 1 + bytes / (std::int64_t(1) << 21)}));
   std::vector<std::thread> helpers;
-  for (int k = 1; k < threads; ++k) helpers.emplace_back(part, rows * k / threads, rows * (k + 1) / threads);
+  int k = 1;
+  try {
+    for (; k < threads; ++k) helpers.emplace_back(part, rows * k / threads, rows * (k + 1) / threads);
+  } catch (...) {  // no thread to be had (a limit): this thread copies the rest
+  }
   part(0, rows / threads);
+  part(rows * k / threads, rows);
   for (std::thread& t : helpers) t.join();
 }
 
@@ -574,7 +580,8 @@ void copy_rows(T* to, std::int64_t to_stride, const T* from, std::int64_t row_st
 /// instance of the execution space: while one chunk is solved, the other's scores go up and its mask comes
 /// down through page-locked buffers, and the host stages the next one. Same masks; the same totals
 /// too (bit for bit) when every tile's status fits in half of options.device_memory, else they are
-/// summed chunk by chunk. The call returns when everything is done.
+/// summed chunk by chunk. The call returns when everything is done. Scores are checked on the device
+/// as they go: on bad scores it throws at the end, and `mask` holds whatever was solved.
 template <class ExecSpace, class Real>
 Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t rows, std::int64_t cols,
                      std::int64_t row_stride, std::int64_t col_stride, std::uint8_t* mask, const Options& options) {
@@ -602,11 +609,12 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
     // compute_mask's order, with the same bits as one call on the whole matrix; else chunk by chunk.
     const std::size_t status_bytes = static_cast<std::size_t>(tiles) * sizeof(TileStatus) +
                                      static_cast<std::size_t>(detail::totals_size(tiles)) * sizeof(Summary);
-    const bool whole_totals = status_bytes <= budget / 2;
-    const std::size_t slot_budget = whole_totals ? budget - status_bytes : budget;
     // A tile row on the device: scores, mask, and (chunk by chunk) statuses and its share of the totals.
+    const std::size_t data_row_bytes = static_cast<std::size_t>(m) * cols * (sizeof(Real) + 1);
+    const bool whole_totals = status_bytes <= budget / 2 && budget - status_bytes >= data_row_bytes;
+    const std::size_t slot_budget = whole_totals ? budget - status_bytes : budget;
     const std::size_t row_bytes =
-        static_cast<std::size_t>(m) * cols * (sizeof(Real) + 1) +
+        data_row_bytes +
         (whole_totals ? 0 : static_cast<std::size_t>(tile_cols) * (sizeof(TileStatus) + sizeof(Summary)));
     TSENOR_REQUIRE(row_bytes <= slot_budget,
                    "tsenor::compute_mask: the device memory bound (Options::device_memory, " + std::to_string(budget) +
@@ -619,8 +627,6 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
     const std::int64_t chunk_rows = std::min<std::int64_t>(rows, chunk_tile_rows * m);
     const std::int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
     const int slots = chunks > 1 && fit > 1 ? 2 : 1;
-    compat::Instances<ExecSpace> extra(slots - 1);  // the second chunk's instance; the first runs on exec
-    const auto instance = [&](std::int64_t c) -> const ExecSpace& { return c % slots == 0 ? exec : extra[0]; };
     using Pinned = compat::PinnedSpace<ExecSpace>;
     struct Slot {
       Kokkos::View<Real**, Kokkos::LayoutRight, Memory> scores;
@@ -639,6 +645,9 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
       sl.mask_host = decltype(sl.mask_host)(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::mask_host"),
                                             chunk_rows, cols);
     }
+    // After the buffers, so that it is destroyed (its instance fenced) before them.
+    compat::Instances<ExecSpace> extra(slots - 1);  // the second chunk's instance; the first runs on exec
+    const auto instance = [&](std::int64_t c) -> const ExecSpace& { return c % slots == 0 ? exec : extra[0]; };
     const TileParams params = detail::resolve_params(options, detail::resolve_method<ExecSpace>(options));
     Kokkos::View<TileStatus*, Memory> status(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::tile_status"),
                                              whole_totals ? tiles : 0);
@@ -646,6 +655,7 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
                                           whole_totals ? detail::totals_size(tiles) : 0);
     Kokkos::View<std::int64_t, Memory> bad(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::bad_scores"));
     Kokkos::deep_copy(exec, bad, std::int64_t(0));
+    exec.fence();  // zero before the second instance adds to it
     Summary total;
     std::size_t chunk_status_bytes = 0;
     // A finished chunk: its mask to the caller, (chunk by chunk) its totals added; slots alternate, so chunks
