@@ -5,6 +5,8 @@ session 6). Load perf/kernel_timer.cpp's library for the per-kernel split.
   perf/alps_probe.py SIZE ITERATIONS                 numpy inputs, CPU (no torch in the process)
   perf/alps_probe.py SIZE ITERATIONS --torch DEVICE  torch inputs (perf/bench_layers.py's layer) on DEVICE,
                                                      then the PyTorch program, torch.linalg.eigh and a GEMM
+      [--nm N:M] [--profile K]                       (--profile: both ALPS calls under torch.profiler, the K
+                                                     costliest GPU operations of each)
 Prints one line per measurement, "PROBE …"."""
 import argparse
 import os
@@ -21,8 +23,12 @@ def main():
     p.add_argument("size", type=int)
     p.add_argument("iterations", type=int, help="ALPS's max_iterations")
     p.add_argument("--torch", metavar="DEVICE", help="torch inputs on DEVICE, and the PyTorch program beside")
+    p.add_argument("--profile", type=int, default=0, metavar="K",
+                   help="with --torch cuda: each ALPS call again under torch.profiler (CUDA activity of every "
+                        "library in the process), its K costliest GPU operations")
+    p.add_argument("--nm", default="2:4")
     a = p.parse_args()
-    n, nm = a.size, "2:4"
+    n, nm = a.size, a.nm
     if a.torch:
         import torch
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -49,6 +55,22 @@ def main():
         layers_pytorch.alps(w, h, nm, max_iterations=a.iterations)
         sync()
         print(f"PROBE pytorch alps n={n} {time.perf_counter() - start:.3f} s", flush=True)
+        if a.profile:
+            from torch.profiler import ProfilerActivity, profile
+            for label, call in (("tsenor", lambda: tsenor.alps(w, h, nm, max_iterations=a.iterations,
+                                                                 report_errors=False)),
+                                ("pytorch", lambda: layers_pytorch.alps(w, h, nm, max_iterations=a.iterations))):
+                with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                    call()
+                    sync()
+                print(f"PROFILE {label} alps n={n} {nm}")
+                try:  # torch ≥ 2.4 names it device time
+                    table = prof.key_averages().table(sort_by="self_device_time_total", row_limit=a.profile,
+                                                      max_name_column_width=60)
+                except (AttributeError, KeyError):
+                    table = prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=a.profile,
+                                                      max_name_column_width=60)
+                print(table)
         hd = h.double()
         sync()
         start = time.perf_counter()
