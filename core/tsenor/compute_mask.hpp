@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <utility>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -539,36 +542,92 @@ class MaskLaunch {
 
 namespace detail {
 
-/// rows × cols elements of a strided host matrix into the C-order array `to`, or C-order bytes back (`from`
-/// with row stride cols): with up to 8 threads, rows split evenly (page-locked targets fill at the memory's
-/// speed, not one core's).
-template <class T>
-void copy_rows(T* to, std::int64_t to_stride, const T* from, std::int64_t row_stride, std::int64_t col_stride,
-               std::int64_t rows, std::int64_t cols) {
-  const auto part = [&](std::int64_t r0, std::int64_t r1) {
-    for (std::int64_t r = r0; r < r1; ++r) {
-      T* out = to + r * to_stride;
-      const T* in = from + r * row_stride;
-      if (col_stride == 1) {
-        std::copy(in, in + cols, out);
-      } else {
-        for (std::int64_t c = 0; c < cols; ++c) out[c] = in[c * col_stride];
+/// A few host threads, started once for a host-data call, that share every copy between them and the
+/// caller's thread (page-locked buffers fill at the memory's speed, not one core's; a thread per copy
+/// costs more than the copy of a chunk).
+class CopyPool {
+ public:
+  explicit CopyPool(int threads) {
+    for (int k = 1; k < threads; ++k) {
+      try {
+        helpers_.emplace_back([this, k] { work(k); });
+      } catch (...) {  // no thread to be had (a limit): fewer share the copies
+        break;
       }
     }
-  };
-  if (rows <= 0) return;
-  const std::int64_t bytes = rows * cols * static_cast<std::int64_t>(sizeof(T));
-  const int threads = static_cast<int>(std::min<std::int64_t>({8, rows, 1 + bytes / (std::int64_t(1) << 21)}));
-  std::vector<std::thread> helpers;
-  int k = 1;
-  try {
-    for (; k < threads; ++k) helpers.emplace_back(part, rows * k / threads, rows * (k + 1) / threads);
-  } catch (...) {  // no thread to be had (a limit): this thread copies the rest
   }
-  part(0, rows / threads);
-  part(rows * k / threads, rows);
-  for (std::thread& t : helpers) t.join();
-}
+  ~CopyPool() {
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread& t : helpers_) t.join();
+  }
+  CopyPool(const CopyPool&) = delete;
+  CopyPool& operator=(const CopyPool&) = delete;
+
+  /// rows × cols elements of a strided host matrix into the C-order array `to` (row stride to_stride), rows
+  /// split evenly between the threads.
+  template <class T>
+  void copy_rows(T* to, std::int64_t to_stride, const T* from, std::int64_t row_stride, std::int64_t col_stride,
+                 std::int64_t rows, std::int64_t cols) {
+    run([&](int k, int parts) {
+      for (std::int64_t r = rows * k / parts; r < rows * (k + 1) / parts; ++r) {
+        T* out = to + r * to_stride;
+        const T* in = from + r * row_stride;
+        if (col_stride == 1) {
+          std::copy(in, in + cols, out);
+        } else {
+          for (std::int64_t c = 0; c < cols; ++c) out[c] = in[c * col_stride];
+        }
+      }
+    });
+  }
+
+ private:
+  // f(k, parts) on every thread (k = 0 here), then returns.
+  void run(const std::function<void(int, int)>& f) {
+    const int parts = static_cast<int>(helpers_.size()) + 1;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      job_ = &f;
+      parts_ = parts;
+      remaining_ = parts - 1;
+      ++generation_;
+    }
+    wake_.notify_all();
+    f(0, parts);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return remaining_ == 0; });
+  }
+  void work(int k) {
+    std::uint64_t seen = 0;
+    while (true) {
+      const std::function<void(int, int)>* job;
+      int parts;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+        job = job_;
+        parts = parts_;
+      }
+      (*job)(k, parts);
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (--remaining_ == 0) done_.notify_one();
+    }
+  }
+
+  std::vector<std::thread> helpers_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  const std::function<void(int, int)>* job_ = nullptr;
+  int parts_ = 1, remaining_ = 0;
+  std::uint64_t generation_ = 0;
+  bool stop_ = false;
+};
 
 }  // namespace detail
 
@@ -599,6 +658,7 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
       return compute_mask(exec, Kokkos::View<Real**, Kokkos::LayoutRight, Memory>("tsenor::scores", rows, cols),
                           Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory>("tsenor::mask", rows, cols),
                           options);
+    const compat::ScopedRegion region("tsenor::compute_mask");
     Kokkos::Timer timer;
     detail::validate(options, rows, cols);
     const int m = options.m;
@@ -653,6 +713,7 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
                                              whole_totals ? tiles : 0);
     Kokkos::View<Summary*, Memory> totals(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::totals"),
                                           whole_totals ? detail::totals_size(tiles) : 0);
+    detail::CopyPool copier(static_cast<int>(std::min<unsigned>(8, std::max(1u, std::thread::hardware_concurrency()))));
     Kokkos::View<std::int64_t, Memory> bad(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::bad_scores"));
     Kokkos::deep_copy(exec, bad, std::int64_t(0));
     exec.fence();  // zero before the second instance adds to it
@@ -664,7 +725,7 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
       if (sl.chunk < 0) return;
       on.fence();
       const std::int64_t r0 = sl.chunk * chunk_rows, h = std::min<std::int64_t>(chunk_rows, rows - r0);
-      detail::copy_rows(mask + r0 * cols, cols, sl.mask_host.data(), cols, 1, h, cols);
+      copier.copy_rows(mask + r0 * cols, cols, sl.mask_host.data(), cols, 1, h, cols);
       if (!whole_totals) {
         const Summary part = sl.launch.summary();
         accumulate(total, part);
@@ -678,7 +739,7 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
       finish(sl, on);
       const std::int64_t r0 = c * chunk_rows, h = std::min<std::int64_t>(chunk_rows, rows - r0);
       const std::pair<std::int64_t, std::int64_t> first(0, h);
-      detail::copy_rows(sl.scores_host.data(), cols, scores + r0 * row_stride, row_stride, col_stride, h, cols);
+      copier.copy_rows(sl.scores_host.data(), cols, scores + r0 * row_stride, row_stride, col_stride, h, cols);
       const auto s = Kokkos::subview(sl.scores, first, Kokkos::ALL());
       const auto k = Kokkos::subview(sl.mask, first, Kokkos::ALL());
       Kokkos::deep_copy(on, s, Kokkos::subview(sl.scores_host, first, Kokkos::ALL()));
