@@ -351,6 +351,12 @@ void SafetensorsFile::read(const TensorInfo& t, std::uint64_t offset, std::uint6
   }
 }
 
+void SafetensorsFile::prefetch(const TensorInfo& t, std::uint64_t offset, std::uint64_t bytes) const {
+  if (offset > t.bytes() || bytes > t.bytes() - offset) return;
+  (void)::posix_fadvise(fd_, static_cast<off_t>(header_.data_start + t.begin + offset), static_cast<off_t>(bytes),
+                        POSIX_FADV_WILLNEED);
+}
+
 namespace {
 
 bool is_directory(const std::string& path) {

@@ -327,8 +327,23 @@ class Pipeline {
     }
   }
 
+  // The kernel starts reading job j's bytes into the page cache now (a hint).
+  void prefetch(std::size_t j) const {
+    if (j >= jobs_.size()) return;
+    const Job& job = jobs_[j];
+    const io::TensorInfo& t = info(job);
+    const std::uint64_t row_bytes = t.shape[1] * io::dtype_size(t.dtype);
+    tensors_[job.tensor]->tensor.file->prefetch(t, job.first_row * row_bytes, job.rows * row_bytes);
+  }
+
   void read_all(Board& board) {
+    std::size_t j = 0;  // the job being read (stage() takes them in order)
     stage(board, SlotState::free, SlotState::read, [&](const Job& job, const Slot& slot) {
+      // Two chunks ahead asked of the disk, so that it never idles between reads (cold page cache; measured
+      // on the H200's host: the reads alone were the slower stage).
+      if (j == 0) prefetch(1);
+      prefetch(j + 2);
+      ++j;
       const PlannedTensor& it = *tensors_[job.tensor];
       const io::TensorInfo& t = info(job);
       ChunkSpan& sp = span(job);

@@ -84,6 +84,9 @@ class SafetensorsFile {
   const TensorInfo* find(const std::string& name) const;
   /// Reads `bytes` bytes of `tensor`'s data starting `offset` bytes into it. Throws SafetensorsError.
   void read(const TensorInfo& tensor, std::uint64_t offset, std::uint64_t bytes, void* out) const;
+  /// Asks the kernel to start reading those bytes into the page cache now (posix_fadvise WILLNEED), so that a
+  /// later read() finds them there; a hint: never fails.
+  void prefetch(const TensorInfo& tensor, std::uint64_t offset, std::uint64_t bytes) const;
 
  private:
   std::string path_;
