@@ -63,16 +63,17 @@ inline void check_layer(const std::string& f, std::int64_t rows, std::int64_t co
 }
 
 /// Every (row, column) of a rows × cols row-major matrix in one 2-D launch (no index division per
-/// entry: measured 2.5× slower element kernels with k / cols, k % cols on the CPU), columns fastest:
-/// GPUs' default order for 2-D ranges runs rows fastest, which made every element kernel read and write
-/// across rows (H200, 4096²: 318 µs a kernel, against torch's 42–48 µs for the same operation).
+/// entry: measured 2.5× slower element kernels with k / cols, k % cols on the CPU), in tiles of one row
+/// and 256 columns: a GPU block's threads then run along a row. (Kokkos' GPU ranges give threadIdx.x to
+/// the first index whatever the iteration order, and its default tiles made every element kernel read
+/// and write across rows: H200, 4096², 318 µs a kernel against torch's 42–48 µs for the same work.)
 template <class Exec>
 using Entries = Kokkos::MDRangePolicy<Exec, Kokkos::Rank<2, Kokkos::Iterate::Right, Kokkos::Iterate::Right>,
                                       Kokkos::IndexType<std::int64_t>>;
 
 template <class Exec>
 Entries<Exec> entries(const Exec& exec, std::int64_t rows, std::int64_t cols) {
-  return Entries<Exec>(exec, {0, 0}, {rows, cols});
+  return Entries<Exec>(exec, {0, 0}, {rows, cols}, {1, 256});
 }
 
 #if defined(KOKKOS_ENABLE_CUDA)

@@ -151,8 +151,7 @@ void inverse_cholesky_upper(const Exec& exec, const Kokkos::View<double**, Kokko
       detail::require_cusolver(
           v->potri(v->solver, CUBLAS_FILL_MODE_LOWER, size, h.data(), size, work.data(), lwork, status.data() + 1),
           "potri");
-      using Pairs = Kokkos::MDRangePolicy<Exec, Kokkos::Rank<2, Kokkos::Iterate::Right, Kokkos::Iterate::Right>,
-                                            Kokkos::IndexType<std::int64_t>>;  // row-major: columns fastest
+      using Pairs = Kokkos::MDRangePolicy<Exec, Kokkos::Rank<2>, Kokkos::IndexType<std::int64_t>>;
       Kokkos::parallel_for(  // as the LAPACK path: the row-major lower triangle from the upper one
           "tsenor::mirror_inverse", Pairs(exec, {0, 0}, {n, n}), KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) {
             if (i > j) h(i, j) = h(j, i);
@@ -198,8 +197,7 @@ void symmetric_eigen(const Exec& exec, const Kokkos::View<double**, Kokkos::Layo
       detail::require_cusolver(v->syevd(v->solver, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, size, h.data(),
                                         size, eigenvalues.data(), work.data(), lwork, status.data()),
                                "syevd");
-      using Pairs = Kokkos::MDRangePolicy<Exec, Kokkos::Rank<2, Kokkos::Iterate::Right, Kokkos::Iterate::Right>,
-                                            Kokkos::IndexType<std::int64_t>>;  // row-major: columns fastest
+      using Pairs = Kokkos::MDRangePolicy<Exec, Kokkos::Rank<2>, Kokkos::IndexType<std::int64_t>>;
       Kokkos::parallel_for(  // column-major Q to row-major
           "tsenor::transpose_eigenvectors", Pairs(exec, {0, 0}, {n, n}),
           KOKKOS_LAMBDA(std::int64_t i, std::int64_t k) {
