@@ -120,3 +120,14 @@ TEST_CASE("SparseGPT and ALPS: the selected backend gives Serial's masks, close 
   }
 }
 #endif
+
+TEST_CASE("advice when OpenBLAS runs kernels older than the CPU") {
+  using tsenor::layers::detail::blas_kernel_advice;
+  const std::string avx512 = blas_kernel_advice("Prescott", true, true);
+  CHECK(avx512.find("OPENBLAS_CORETYPE=SkylakeX") != std::string::npos);
+  CHECK(avx512.find("Prescott kernels on a CPU with AVX-512") != std::string::npos);
+  CHECK(blas_kernel_advice("Core2", true, false).find("OPENBLAS_CORETYPE=Haswell") != std::string::npos);
+  CHECK(blas_kernel_advice("SkylakeX", true, true).empty());
+  CHECK(blas_kernel_advice("Haswell", true, true).empty());  // AVX2 kernels: slower than SkylakeX, not the fallback
+  CHECK(blas_kernel_advice("Prescott", false, false).empty());  // an old CPU: its kernels fit
+}

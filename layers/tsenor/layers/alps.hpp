@@ -69,7 +69,7 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
   const int n = options.mask.n, m = options.mask.m;
   const std::string f = "tsenor::layers::alps: ";
   detail::check_layer(f, rows, cols, h.extent(0), h.extent(1), mask.extent(0), mask.extent(1), n, m, options.pattern);
-  detail::warn_if_blas_single_threaded(exec);
+  detail::warn_if_blas_slow(exec);
   TSENOR_REQUIRE(options.rho > 0 && options.update_every > 0 && options.max_iterations >= 0 &&
                      options.cg_iterations >= 0 && options.damp >= 0.0,
                  f + "rho and update_every must be positive; damp and the iteration counts not negative");

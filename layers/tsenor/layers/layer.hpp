@@ -20,6 +20,7 @@
 // OpenBLAS's own entry points, where the host BLAS is OpenBLAS (null otherwise).
 extern "C" int openblas_get_parallel(void) __attribute__((weak));
 extern "C" int openblas_get_num_threads(void) __attribute__((weak));
+extern "C" char* openblas_get_corename(void) __attribute__((weak));
 #endif
 
 namespace tsenor::layers {
@@ -124,15 +125,43 @@ void gemm(const Exec& exec, const char* op_a, const char* op_b, typename C::cons
 #endif
 }
 
-/// Warns once on stderr when the host's GEMMs would run on one thread while `exec` runs several: the
-/// pthreads build of OpenBLAS sizes its pool from the cores the starting thread may use, and with
-/// OMP_PROC_BIND set that thread is bound to one (measured on 16 cores: SparseGPT and ALPS's GEMMs 6–23×
-/// slower; README "CPU threads"). Silent where the user chose the BLAS threads (OPENBLAS_NUM_THREADS,
-/// GOTO_NUM_THREADS), on GPUs and without OpenBLAS.
+/// What to tell a user whose OpenBLAS runs kernels older than the CPU it runs on, "" when they fit: OpenBLAS
+/// 0.3.21 (Debian 12's) does not know some newer or virtual x86 CPUs and falls back to its Prescott (SSE3)
+/// kernels. Measured on the H200's host (a 16-core Xeon VM): a 4096³ SGEMM 0.60 s, 0.125 s with
+/// OPENBLAS_CORETYPE=SkylakeX; ALPS on a 4096² layer 45.6 s, 15.5 s.
+inline std::string blas_kernel_advice(const std::string& corename, bool avx2, bool avx512) {
+  static const char* const pre_avx[] = {"Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Core2",
+                                        "Penryn", "Dunnington", "Nehalem", "Atom"};
+  if (!avx2) return "";
+  for (const char* old : pre_avx)
+    if (corename == old) {
+      const std::string fit = avx512 ? "SkylakeX" : "Haswell";
+      return "OpenBLAS runs its " + corename + " kernels on a CPU with " + (avx512 ? "AVX-512" : "AVX2") +
+             " (it does not recognise this CPU model): the layer's GEMMs run several times slower (measured: 4.8x). "
+             "Set OPENBLAS_CORETYPE=" + fit + " in the environment before the program starts.";
+    }
+  return "";
+}
+
+/// Warns once on stderr when the host's GEMMs would run slower than they should: on one thread while `exec`
+/// runs several (the pthreads build of OpenBLAS sizes its pool from the cores the starting thread may use,
+/// and with OMP_PROC_BIND set that thread is bound to one; measured on 16 cores: SparseGPT and ALPS's GEMMs
+/// 6–23× slower; README "CPU threads"), or with kernels older than the CPU (blas_kernel_advice). Silent
+/// where the user chose the BLAS threads (OPENBLAS_NUM_THREADS, GOTO_NUM_THREADS) or kernels
+/// (OPENBLAS_CORETYPE), on GPUs and without OpenBLAS.
 template <class Exec>
-void warn_if_blas_single_threaded(const Exec& exec) {
+void warn_if_blas_slow(const Exec& exec) {
 #if defined(__linux__) && defined(__GNUC__)
   if (!Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Exec::memory_space>::accessible) return;
+#if defined(__x86_64__)
+  if (openblas_get_corename && !std::getenv("OPENBLAS_CORETYPE")) {
+    const std::string advice = blas_kernel_advice(openblas_get_corename(), __builtin_cpu_supports("avx2"),
+                                                  __builtin_cpu_supports("avx512f"));
+    static std::once_flag once_kernels;
+    if (!advice.empty())
+      std::call_once(once_kernels, [&advice] { std::fprintf(stderr, "tsenor: warning: %s\n", advice.c_str()); });
+  }
+#endif
   if (!openblas_get_parallel || !openblas_get_num_threads || openblas_get_parallel() != 1) return;
   if (std::getenv("OPENBLAS_NUM_THREADS") || std::getenv("GOTO_NUM_THREADS")) return;
   const int blas = openblas_get_num_threads(), kokkos = exec.concurrency();

@@ -52,7 +52,7 @@ LayerReport sparsegpt(const Exec& exec, const Kokkos::View<Real**, Kokkos::Layou
   const int n = options.mask.n, m = options.mask.m;
   const std::string f = "tsenor::layers::sparsegpt: ";
   detail::check_layer(f, rows, cols, h.extent(0), h.extent(1), mask.extent(0), mask.extent(1), n, m, options.pattern);
-  detail::warn_if_blas_single_threaded(exec);
+  detail::warn_if_blas_slow(exec);
   TSENOR_REQUIRE(options.block > 0 && options.block % m == 0,
                  f + "block = " + std::to_string(options.block) + " must be a positive multiple of M");
   TSENOR_REQUIRE(options.damp >= 0.0 && std::isfinite(options.damp), f + "damp must be finite and >= 0");
