@@ -233,7 +233,8 @@ class Pipeline {
            io::OutputFile* masks, io::OutputFile* apply, Clock::time_point start,
            const std::function<void(std::size_t, double)>& written)
       : tensors_(tensors), args_(args), stats_file_(stats_file), masks_(masks), apply_(apply), start_(start),
-        written_(written), results_(tensors.size()), norms_(tensors.size()), stats_reads_(tensors.size()) {}
+        written_(written), pack_(args.mask_bits && masks), results_(tensors.size()), norms_(tensors.size()),
+        stats_reads_(tensors.size()) {}
 
   std::vector<PrunedTensor> run() {
     const int lanes = on_host ? 1 : 2;  // two streams: one's copies overlap the other's kernels
@@ -269,7 +270,7 @@ class Pipeline {
           args_.options.device_memory > 0 ? args_.options.device_memory : default_device_memory();
       // Per weight and lane: raw (at most 4 bytes), scores (4), mask (1), packed mask (1/8), and the tiles'
       // statuses and totals (1/M² of a tile's).
-      const double per_entry = 9.0 + (args_.mask_bits && masks_ ? 0.125 : 0.0) +
+      const double per_entry = 9.0 + (pack_ ? 0.125 : 0.0) +
                                static_cast<double>(sizeof(TileStatus) + sizeof(Summary)) / static_cast<double>(m * m);
       max_entries = std::min<std::uint64_t>(
           max_entries, static_cast<std::uint64_t>(static_cast<double>(budget) / (lanes * per_entry)));
@@ -296,14 +297,14 @@ class Pipeline {
     for (Slot& s : slots_) {
       s.raw = decltype(s.raw)(alloc("tsenor::prune_raw_host"), max_bytes_);
       s.mask = decltype(s.mask)(alloc("tsenor::prune_mask_host"), max_entries_);
-      if (args_.mask_bits && masks_) s.packed = decltype(s.packed)(alloc("tsenor::prune_packed_host"), max_entries_ / 8);
+      if (pack_) s.packed = decltype(s.packed)(alloc("tsenor::prune_packed_host"), max_entries_ / 8);
     }
     lanes_.resize(static_cast<std::size_t>(instances.size()));
     for (Lane& lane : lanes_) {
       if (!on_host) {
         lane.raw = decltype(lane.raw)(alloc("tsenor::prune_raw"), max_bytes_);
         lane.mask = decltype(lane.mask)(alloc("tsenor::prune_mask"), max_entries_);
-        if (args_.mask_bits && masks_) lane.packed = decltype(lane.packed)(alloc("tsenor::prune_packed"), max_entries_ / 8);
+        if (pack_) lane.packed = decltype(lane.packed)(alloc("tsenor::prune_packed"), max_entries_ / 8);
       }
       lane.scores = decltype(lane.scores)(alloc("tsenor::prune_scores"), max_entries_);
       lane.norms = decltype(lane.norms)(alloc("tsenor::prune_norms"), max_cols_);
@@ -368,7 +369,7 @@ class Pipeline {
       const std::uint64_t cols = t.shape[1], count = job.rows * cols, elem = io::dtype_size(t.dtype);
       ChunkSpan& sp = span(job);
       sp.write[0] = now();
-      if (masks_ && args_.mask_bits)  // packed
+      if (pack_)
         write_chunk(*masks_, it.mask_offset + job.first_row * cols / 8, slot.packed.data(), count / 8);
       else if (masks_)
         write_chunk(*masks_, it.mask_offset + job.first_row * cols, slot.mask.data(), count);
@@ -467,7 +468,7 @@ class Pipeline {
       if (!on_host)
         Kokkos::deep_copy(exec, Kokkos::View<unsigned char*, Pinned, Unmanaged>(slot.raw.data(), bytes), raw);
     }
-    if (args_.mask_bits && masks_) {  // packed where the mask is; only the packed bytes come back
+    if (pack_) {  // packed where the mask is; only the packed bytes come back
       const Kokkos::View<std::uint8_t*, Memory, Unmanaged> packed(on_host ? slot.packed.data() : lane.packed.data(),
                                                                   static_cast<std::size_t>(count / 8));
       Kokkos::parallel_for(
@@ -507,6 +508,7 @@ class Pipeline {
   io::OutputFile *masks_, *apply_;
   Clock::time_point start_;
   const std::function<void(std::size_t, double)>& written_;
+  const bool pack_;  ///< --mask-format bits, with masks to write: packed on the backend, packed bytes written
   std::vector<PrunedTensor> results_;
   std::vector<std::vector<float>> norms_;  ///< per tensor, Wanda's column norms
   std::vector<std::pair<std::uint64_t, double>> stats_reads_;  ///< per tensor, the norms' bytes and seconds

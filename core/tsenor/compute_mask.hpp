@@ -185,17 +185,16 @@ struct SolveTiles {
   }
 };
 
-/// Adds to `bad` (in exec's memory) the number of scores that are NaN, infinite or negative, without
-/// waiting: a team per row, so that consecutive threads read consecutive columns; an integer count,
-/// the same in any order.
-template <class ExecSpace, class ScoreView>
+/// The number of scores that are NaN, infinite or negative, reduced into `result`: a host integer (the call
+/// then waits) or a rank-0 view in exec's memory (it does not); a team per row, so that consecutive threads
+/// read consecutive columns; an integer count, the same in any order.
+template <class ExecSpace, class ScoreView, class Result>
 void count_bad_scores(const ExecSpace& exec, const ScoreView& scores, std::int64_t batch, std::int64_t rows,
-                      std::int64_t cols, const Kokkos::View<std::int64_t, typename ExecSpace::memory_space>& bad) {
+                      std::int64_t cols, Result&& result) {
   using Policy = Kokkos::TeamPolicy<ExecSpace>;
-  if (batch * rows == 0) return;
-  Kokkos::parallel_for(
+  Kokkos::parallel_reduce(
       "tsenor::check_scores", Policy(exec, static_cast<int>(batch * rows), Kokkos::AUTO),
-      KOKKOS_LAMBDA(const typename Policy::member_type& team) {
+      KOKKOS_LAMBDA(const typename Policy::member_type& team, std::int64_t& count) {
         const std::int64_t b = team.league_rank() / rows, r = team.league_rank() % rows;
         std::int64_t row_bad = 0;
         Kokkos::parallel_reduce(
@@ -205,10 +204,9 @@ void count_bad_scores(const ExecSpace& exec, const ScoreView& scores, std::int64
               if (!(v >= 0.0 && v <= 1.7976931348623157e308)) ++found;
             },
             row_bad);
-        Kokkos::single(Kokkos::PerTeam(team), [&]() {
-          if (row_bad > 0) Kokkos::atomic_add(&bad(), row_bad);
-        });
-      });
+        Kokkos::single(Kokkos::PerTeam(team), [&]() { count += row_bad; });
+      },
+      result);
 }
 
 /// Bad scores are a usage error.
@@ -439,15 +437,8 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
 
   TSENOR_REQUIRE(batch * rows <= 2147483647,
                  "tsenor::compute_mask: " + std::to_string(batch * rows) + " rows exceed one launch");
-  // Zeroed on exec: an initialising constructor would use the default instance, which a thread other than
-  // Kokkos' own may not touch (OpenMP, Kokkos 3.4).
-  Kokkos::View<std::int64_t, typename ExecSpace::memory_space> bad_count(
-      Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::bad_scores"));
-  Kokkos::deep_copy(exec, bad_count, std::int64_t(0));
-  detail::count_bad_scores(exec, scores, batch, rows, cols, bad_count);
   std::int64_t bad = 0;
-  Kokkos::deep_copy(exec, bad, bad_count);
-  exec.fence();
+  if (batch * rows > 0) detail::count_bad_scores(exec, scores, batch, rows, cols, bad);
   detail::require_good_scores(bad);
 
   const TileParams params = detail::resolve_params(options, detail::resolve_method<ExecSpace>(options));
@@ -714,9 +705,9 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
     Kokkos::View<Summary*, Memory> totals(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::totals"),
                                           whole_totals ? detail::totals_size(tiles) : 0);
     detail::CopyPool copier(static_cast<int>(std::min<unsigned>(8, std::max(1u, std::thread::hardware_concurrency()))));
-    Kokkos::View<std::int64_t, Memory> bad(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::bad_scores"));
-    Kokkos::deep_copy(exec, bad, std::int64_t(0));
-    exec.fence();  // zero before the second instance adds to it
+    // Each chunk's count in its own entry (set by its reduction, so nothing to zero or to race on).
+    Kokkos::View<std::int64_t*, Memory> bad(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::bad_scores"),
+                                            chunks);
     Summary total;
     std::size_t chunk_status_bytes = 0;
     // A finished chunk: its mask to the caller, (chunk by chunk) its totals added; slots alternate, so chunks
@@ -743,7 +734,7 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
       const auto s = Kokkos::subview(sl.scores, first, Kokkos::ALL());
       const auto k = Kokkos::subview(sl.mask, first, Kokkos::ALL());
       Kokkos::deep_copy(on, s, Kokkos::subview(sl.scores_host, first, Kokkos::ALL()));
-      detail::count_bad_scores(on, s, 1, h, cols, bad);
+      detail::count_bad_scores(on, s, 1, h, cols, Kokkos::subview(bad, c));
       if (whole_totals) {  // tile t of the chunk is tile (first tile row) · tile_cols + t of the matrix
         const std::int64_t t0 = c * chunk_tile_rows * tile_cols, t1 = t0 + ((h + m - 1) / m) * tile_cols;
         detail::launch_tiles(on, s, k, Kokkos::subview(status, std::make_pair(t0, t1)), {}, params, 1);
@@ -755,9 +746,9 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
     }
     for (std::int64_t c = chunks; c < chunks + slots; ++c)
       finish(slot[static_cast<std::size_t>(c % slots)], instance(c));
+    const auto bad_host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), bad);
     std::int64_t bad_scores = 0;
-    Kokkos::deep_copy(exec, bad_scores, bad);
-    exec.fence();
+    for (std::int64_t c = 0; c < chunks; ++c) bad_scores += bad_host(c);
     detail::require_good_scores(bad_scores);
     if (whole_totals) {
       total = detail::summary_shape(params, 1, rows, cols, tiles);

@@ -154,13 +154,15 @@ void warn_if_blas_slow(const Exec& exec) {
 #if defined(__linux__) && defined(__GNUC__)
   if (!Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Exec::memory_space>::accessible) return;
 #if defined(__x86_64__)
-  if (openblas_get_corename && !std::getenv("OPENBLAS_CORETYPE")) {
-    const std::string advice = blas_kernel_advice(openblas_get_corename(), __builtin_cpu_supports("avx2"),
-                                                  __builtin_cpu_supports("avx512f"));
-    static std::once_flag once_kernels;
-    if (!advice.empty())
-      std::call_once(once_kernels, [&advice] { std::fprintf(stderr, "tsenor: warning: %s\n", advice.c_str()); });
-  }
+  static const bool kernels_checked = [] {  // facts of the process: looked at once
+    if (openblas_get_corename && !std::getenv("OPENBLAS_CORETYPE")) {
+      const std::string advice = blas_kernel_advice(openblas_get_corename(), __builtin_cpu_supports("avx2"),
+                                                    __builtin_cpu_supports("avx512f"));
+      if (!advice.empty()) std::fprintf(stderr, "tsenor: warning: %s\n", advice.c_str());
+    }
+    return true;
+  }();
+  (void)kernels_checked;
 #endif
   if (!openblas_get_parallel || !openblas_get_num_threads || openblas_get_parallel() != 1) return;
   if (std::getenv("OPENBLAS_NUM_THREADS") || std::getenv("GOTO_NUM_THREADS")) return;
