@@ -71,6 +71,15 @@ def main():
                     table = prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=a.profile,
                                                       max_name_column_width=60)
                 print(table)
+                # The projection's share of the GPU time: the tile solver's kernel (Kokkos names it after its
+                # functor, SolveTiles) over every GPU operation of the call.
+                device_us = lambda e: getattr(e, "self_device_time_total", None) or e.self_cuda_time_total  # noqa: E731
+                events = [e for e in prof.key_averages() if str(e.device_type).endswith("CUDA")]  # kernels, copies
+                solve = sum(device_us(e) for e in events if "SolveTiles" in e.key)
+                total = sum(device_us(e) for e in events)
+                if label == "tsenor" and total > 0:
+                    print(f"PROBE projection share of the GPU time {nm} n={n}: {100 * solve / total:.1f}% "
+                          f"({solve / 1e3:.1f} ms of {total / 1e3:.1f} ms)", flush=True)
         hd = h.double()
         sync()
         start = time.perf_counter()

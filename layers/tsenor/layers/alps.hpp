@@ -153,14 +153,20 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
         "tsenor::admm_rhs", detail::entries(exec, rows, cols),
         KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { scores(i, j) = target(i, j) - v(i, j) + r * d(i, j); });
     detail::gemm(exec, "N", "N", Real(1), scores, inverse, Real(0), b);
-    // D = P(B + V/ρ); V += ρ(B − D).
+    // D = P(B + V/ρ); V += ρ(B − D). Z and its squares in one pass, D and V in another.
     Kokkos::parallel_for(
-        "tsenor::admm_z", detail::entries(exec, rows, cols),
-        KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { work(i, j) = b(i, j) + v(i, j) / r; });
-    project(work, d);
+        "tsenor::admm_z", detail::entries(exec, rows, cols), KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) {
+          const Real z = b(i, j) + v(i, j) / r;
+          work(i, j) = z;
+          scores(i, j) = z * z;
+        });
+    detail::select_mask(exec, scores, mask, options.pattern, projection, workspace);
     Kokkos::parallel_for(
-        "tsenor::admm_dual", detail::entries(exec, rows, cols),
-        KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { v(i, j) += r * (b(i, j) - d(i, j)); });
+        "tsenor::admm_dual", detail::entries(exec, rows, cols), KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) {
+          const Real kept = mask(i, j) ? work(i, j) : Real(0);
+          d(i, j) = kept;
+          v(i, j) += r * (b(i, j) - kept);
+        });
     if ((iteration + 1) % options.update_every != 0) continue;
     // The ρ rule of the reference, on the number of entries whose support changed.
     std::int64_t changed = 0;

@@ -277,6 +277,17 @@ void rows_top_n(const Exec& exec, const ScoreView& scores, const MaskView& mask,
       });
 }
 
+/// `mask` keeps, per tile (or row group), the entries with the largest sum of `scores`. Asynchronous on exec.
+template <class Exec, class Real, class Memory>
+void select_mask(const Exec& exec, const Matrix<Real, Memory>& scores,
+                 const Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory>& mask, Pattern pattern,
+                 const Options& options, Workspace<Memory>& workspace) {
+  if (pattern == Pattern::transposable)
+    launch_mask(exec, scores, mask, options, workspace);
+  else
+    rows_top_n(exec, scores, mask, options.n, options.m);
+}
+
 /// The N:M projection of z (what ADMM needs): `mask` keeps, per tile (or row group), the entries with
 /// the largest sum of squares; `scores` (z², rows × cols) is scratch. Asynchronous on exec.
 template <class Exec, class Real, class Memory>
@@ -286,10 +297,7 @@ void project_mask(const Exec& exec, const Matrix<Real, Memory>& z, const Matrix<
   Kokkos::parallel_for(
       "tsenor::squares", entries(exec, z.extent(0), z.extent(1)),
       KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { scores(i, j) = z(i, j) * z(i, j); });
-  if (pattern == Pattern::transposable)
-    launch_mask(exec, scores, mask, options, workspace);
-  else
-    rows_top_n(exec, scores, mask, options.n, options.m);
+  select_mask(exec, scores, mask, pattern, options, workspace);
 }
 
 /// into = z ⊙ mask.
