@@ -130,4 +130,9 @@ TEST_CASE("advice when OpenBLAS runs kernels older than the CPU") {
   CHECK(blas_kernel_advice("SkylakeX", true, true).empty());
   CHECK(blas_kernel_advice("Haswell", true, true).empty());  // AVX2 kernels: slower than SkylakeX, not the fallback
   CHECK(blas_kernel_advice("Prescott", false, false).empty());  // an old CPU: its kernels fit
+  using tsenor::layers::detail::blas_kernel_fit;  // what the tool starts again with
+  CHECK(blas_kernel_fit("Prescott", true, true) == "SkylakeX");
+  CHECK(blas_kernel_fit("Nehalem", true, false) == "Haswell");
+  CHECK(blas_kernel_fit("Zen", true, false).empty());
+  CHECK(blas_kernel_fit("Prescott", false, false).empty());
 }

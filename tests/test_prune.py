@@ -15,6 +15,7 @@ import argparse
 import filecmp
 import json
 import os
+import platform
 import signal
 import struct
 import subprocess
@@ -32,6 +33,7 @@ from tool_run import env
 
 TOOL = None
 MPIEXEC = None
+PRESCOTT_SHIM = None
 
 
 
@@ -789,6 +791,40 @@ class LayerMethods(PruneTestCase):
                 self.assertAlmostEqual(report["totals"]["mean_reconstruction_error"],
                                        np.mean([entries[n]["reconstruction_error"] for n in LINEAR]))
 
+    def test_openblas_pre_avx_kernels_start_the_tool_again(self):
+        """Where OpenBLAS runs pre-AVX kernels on an AVX2 CPU (tests/support/openblas_prescott.cpp, preloaded, says
+        so), the tool starts again once with OPENBLAS_CORETYPE set to the kernels that fit, says so, and prunes as a
+        run given that variable does; a variable the user set is left alone, and so are CPUs without AVX2."""
+        if PRESCOTT_SHIM is None:
+            if platform.machine() in ("x86_64", "AMD64"):
+                self.fail("no --prescott-shim (tests/CMakeLists.txt passes it on x86-64 Linux)")
+            self.skipTest("OpenBLAS's kernel choice is looked at on x86-64 only")
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags")).split()
+        fit = "SkylakeX" if "avx512f" in flags else "Haswell" if "avx2" in flags else None
+
+        def run(tag, **extra):
+            e = tool_run.env()
+            e.pop("OPENBLAS_CORETYPE", None)
+            e.update(extra)
+            return subprocess.run([TOOL, "prune", "--input", "ck.safetensors", "--method", "alps", "--calibration",
+                                   "grams.safetensors", "--nm", "4:8", "--apply", f"p{tag}.safetensors", "--quiet"],
+                                  capture_output=True, text=True, timeout=300, env=e, cwd=self.dir)
+
+        restarted = run("shim", LD_PRELOAD=PRESCOTT_SHIM)
+        self.assertEqual(restarted.returncode, 0, restarted.stderr)
+        if fit is None:
+            self.assertEqual(restarted.stderr, "")
+            return
+        self.assertEqual(restarted.stderr, "tsenor: OpenBLAS chose its Prescott kernels, older than this CPU; starting "
+                                           f"again with OPENBLAS_CORETYPE={fit}\n")
+        given = run("given", OPENBLAS_CORETYPE=fit)
+        self.assertEqual(given.returncode, 0, given.stderr)
+        self.assertTrue(filecmp.cmp(self.path("pshim.safetensors"), self.path("pgiven.safetensors"), shallow=False))
+        chosen = run("chosen", LD_PRELOAD=PRESCOTT_SHIM, OPENBLAS_CORETYPE="Haswell")  # the user's choice
+        self.assertEqual(chosen.returncode, 0, chosen.stderr)
+        self.assertEqual(chosen.stderr, "")
+
     def test_bit_masks_from_sparsegpt(self):
         masks, _, _ = self.run_method("sparsegpt", "grams.safetensors", tag="bytes")
         self.run_method("sparsegpt", "grams.safetensors", "--mask-format", "bits", tag="bits", load=False)
@@ -941,8 +977,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--tool", required=True)
     parser.add_argument("--mpiexec")
+    parser.add_argument("--prescott-shim", help="tests/support/openblas_prescott.cpp, built")
     args, rest = parser.parse_known_args()
     TOOL = os.path.abspath(args.tool)
     if args.mpiexec:
         MPIEXEC = args.mpiexec
+    PRESCOTT_SHIM = args.prescott_shim and os.path.abspath(args.prescott_shim)
     unittest.main(argv=[sys.argv[0], *rest])

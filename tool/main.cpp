@@ -8,12 +8,14 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "prune.hpp"
+#include "reconstruct.hpp"
 #include "tsenor/error.hpp"
 
 int main(int argc, char** argv) {
   using namespace tsenor::tool;
   try {
     const Args args = parse_args(std::vector<std::string>(argv + 1, argv + argc));
+    if (args.command == Command::prune && !args.layer_method.empty()) fit_blas_kernels(argv);
     switch (args.command) {
       case Command::mask: return run_mask(args);
       case Command::verify: return run_verify(args);

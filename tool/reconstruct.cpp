@@ -10,6 +10,11 @@
 #include "tsenor/error.hpp"
 
 #ifdef TSENOR_HAVE_LAYERS
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
 #include "tsenor/backends/enabled.hpp"
 #include "tsenor/layers/prune_layer.hpp"
 #include "tsenor/verify.hpp"
@@ -101,6 +106,22 @@ void check_mask(const std::vector<std::uint8_t>& mask, std::uint64_t rows, std::
 }  // namespace
 
 bool have_layers() { return true; }
+
+void fit_blas_kernels(char** argv) {
+#if defined(__linux__) && defined(__GNUC__) && defined(__x86_64__)
+  const std::string fit = layers::detail::process_blas_kernel_fit();
+  if (fit.empty()) return;
+  std::fprintf(stderr, "tsenor: OpenBLAS chose its %s kernels, older than this CPU; starting again with OPENBLAS_CORETYPE=%s\n",
+               openblas_get_corename(), fit.c_str());
+  std::fflush(stderr);
+  if (setenv("OPENBLAS_CORETYPE", fit.c_str(), 1) == 0) {
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE");  // still these kernels: SparseGPT and ALPS then warn
+  }
+#else
+  (void)argv;
+#endif
+}
 
 PrunedTensor reconstruct_tensor(const PlannedTensor& it, const Args& args, const std::string& backend,
                                 const io::SafetensorsFile& calibration, io::OutputFile* masks, io::OutputFile* apply) {
@@ -211,6 +232,8 @@ PrunedTensor reconstruct_tensor(const PlannedTensor& it, const Args& args, const
 #else
 
 bool have_layers() { return false; }
+
+void fit_blas_kernels(char**) {}
 
 PrunedTensor reconstruct_tensor(const PlannedTensor& it, const Args&, const std::string&, const io::SafetensorsFile&,
                                 io::OutputFile*, io::OutputFile*) {

@@ -125,22 +125,39 @@ void gemm(const Exec& exec, const char* op_a, const char* op_b, typename C::cons
 #endif
 }
 
-/// What to tell a user whose OpenBLAS runs kernels older than the CPU it runs on, "" when they fit: OpenBLAS
-/// 0.3.21 (Debian 12's) does not know some newer or virtual x86 CPUs and falls back to its Prescott (SSE3)
-/// kernels. Measured on the H200's host (a 16-core Xeon VM): a 4096³ SGEMM 0.60 s, 0.125 s with
+/// The OPENBLAS_CORETYPE that fits a CPU on which OpenBLAS chose the kernels `corename`: "SkylakeX" (AVX-512)
+/// or "Haswell" (AVX2) where those are pre-AVX kernels on an AVX2 CPU, "" where they fit. OpenBLAS 0.3.21
+/// (Debian 12's) does not know some newer or virtual x86 CPUs and falls back to its Prescott (SSE3) kernels.
+/// Measured on the H200's host (a 16-core Xeon VM): a 4096³ SGEMM 0.60 s, 0.125 s with
 /// OPENBLAS_CORETYPE=SkylakeX; ALPS on a 4096² layer 45.6 s, 15.5 s.
-inline std::string blas_kernel_advice(const std::string& corename, bool avx2, bool avx512) {
+inline std::string blas_kernel_fit(const std::string& corename, bool avx2, bool avx512) {
   static const char* const pre_avx[] = {"Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Core2",
                                         "Penryn", "Dunnington", "Nehalem", "Atom"};
   if (!avx2) return "";
   for (const char* old : pre_avx)
-    if (corename == old) {
-      const std::string fit = avx512 ? "SkylakeX" : "Haswell";
-      return "OpenBLAS runs its " + corename + " kernels on a CPU with " + (avx512 ? "AVX-512" : "AVX2") +
-             " (it does not recognise this CPU model): the layer's GEMMs run several times slower (measured: 4.8x). "
-             "Set OPENBLAS_CORETYPE=" + fit + " in the environment before the program starts.";
-    }
+    if (corename == old) return avx512 ? "SkylakeX" : "Haswell";
   return "";
+}
+
+/// What to tell a user whose OpenBLAS runs kernels older than the CPU (blas_kernel_fit), "" when they fit.
+inline std::string blas_kernel_advice(const std::string& corename, bool avx2, bool avx512) {
+  const std::string fit = blas_kernel_fit(corename, avx2, avx512);
+  if (fit.empty()) return "";
+  return "OpenBLAS runs its " + corename + " kernels on a CPU with " + (avx512 ? "AVX-512" : "AVX2") +
+         " (it does not recognise this CPU model): the layer's GEMMs run several times slower (measured: 4.8x). "
+         "Set OPENBLAS_CORETYPE=" + fit + " in the environment before the program starts.";
+}
+
+/// This process's blas_kernel_fit: "" without OpenBLAS, off x86-64 Linux, or when OPENBLAS_CORETYPE is set
+/// (the user's choice, or a run that set it already). OpenBLAS reads the variable only when it loads, so a
+/// program can use the answer only by starting again (the tool does: tool/main.cpp).
+inline std::string process_blas_kernel_fit() {
+#if defined(__linux__) && defined(__GNUC__) && defined(__x86_64__)
+  if (!openblas_get_corename || std::getenv("OPENBLAS_CORETYPE")) return "";
+  return blas_kernel_fit(openblas_get_corename(), __builtin_cpu_supports("avx2"), __builtin_cpu_supports("avx512f"));
+#else
+  return "";
+#endif
 }
 
 /// Warns once on stderr when the host's GEMMs would run slower than they should: on one thread while `exec`
