@@ -4,7 +4,7 @@ magnitude, Wanda, SparseGPT and ALPS (tsenor.pipeline's sequential pipeline, one
 
   perf/model_quality.py --model minilm|mpnet|smollm2 [--patterns 2:4,4:8,8:16,16:32]
       [--methods magnitude,wanda,sparsegpt,alps] [--masks rows,exact,entropic] [--device cpu|cuda]
-      [--calibration 32] [--heldout 128] [--seq-len 128] [--cache DIR] [--out PREFIX] [--resume]
+      [--calibration 32] [--heldout 128] [--seq-len 128] [--cache DIR] [--out PREFIX] [--resume | --overwrite]
   perf/model_quality.py --render PREFIX.json    (the table and the plot again, from a run's JSON)
 
 Cells: the dense model, then every pattern × method × mask, where the mask is "rows" (standard N:M,
@@ -360,6 +360,8 @@ def main():
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tsenor"))
     p.add_argument("--out", help="output prefix (default perf/results/<model>-quality)")
     p.add_argument("--resume", action="store_true", help="keep the cells of PREFIX.json, run the others")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace PREFIX.json, .md and .svg where they exist (without it, or --resume, the run refuses)")
     p.add_argument("--render", metavar="JSON", help="write the table and the plot of this run's JSON, run nothing")
     a = p.parse_args()
     if a.render:
@@ -375,6 +377,10 @@ def main():
     for nm in patterns:
         tsenor.parse_nm(nm)
     out = a.out or os.path.join(HERE, "results", f"{a.model}-quality")
+    existing = [out + ext for ext in (".json", ".md", ".svg") if os.path.exists(out + ext)]
+    if existing and not (a.resume or a.overwrite):
+        p.error(f"{', '.join(existing)} {'exists' if len(existing) == 1 else 'exist'}: --resume continues that run, --overwrite replaces it, or choose "
+                "another --out")
     started, revision = time.strftime("%Y-%m-%d %H:%M %Z"), git_revision()  # before the slow loading
     name, kind = MODELS[a.model]
     torch.manual_seed(0)
