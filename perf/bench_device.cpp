@@ -6,12 +6,15 @@
 // timing), so the timings are on the same scores as a `tsenor mask` run.
 //
 //   bench_device [--shapes RxC,RxC | --size S | --input A.npy,B.npy] [--patterns 2:4,8:16]
-//                [--methods exact,tsenor] [--repeat R]
+//                [--methods exact,tsenor] [--repeat R] [--host-data]
 //
 // --shapes defaults to 8192x8192; --size S is short for --shapes SxS. Prints one JSON object
 // per run (the fastest of R, after one warm-up call), with rows, cols and the summed Dykstra
 // iterations. A run that fails prints a JSON object with an "error" member (and the message on
 // stderr) and the others go on; the exit status is then 1. A bad command line exits with 2.
+// --host-data: after each run, the same call on the scores in host memory (compute_mask's host-data path,
+// host memory to host memory, warm, in this process: the fastest of R after a warm-up), one more JSON object
+// with "bench": "host-data".
 #include <Kokkos_Core.hpp>
 #include <cstdint>
 #include <cstdio>
@@ -29,7 +32,7 @@ namespace {
 
 const char* const usage =
     "usage: bench_device [--shapes RxC,RxC | --size S | --input A.npy,B.npy] [--patterns 2:4,4:8,8:16,16:32] "
-    "[--methods exact,tsenor] [--repeat R]\n";
+    "[--methods exact,tsenor] [--repeat R] [--host-data]\n";
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
@@ -93,6 +96,7 @@ KOKKOS_INLINE_FUNCTION float hashed_score(std::uint64_t key) {
 
 int main(int argc, char** argv) {
   int repeat = 3;
+  bool host_data = false;
   std::vector<Shape> shapes;
   std::vector<Pattern> patterns;
   std::vector<std::string> methods;
@@ -105,6 +109,10 @@ int main(int argc, char** argv) {
       if (opt == "-h" || opt == "--help") {
         std::printf("%s", usage);
         return 0;
+      }
+      if (opt == "--host-data") {
+        host_data = true;
+        continue;
       }
       if (k + 1 >= argc) throw std::invalid_argument(opt + " needs a value");
       const std::string value = argv[++k];
@@ -199,6 +207,13 @@ int main(int argc, char** argv) {
         }
         exec.fence();
         host = tsenor::io::Matrix();  // the host copy is no longer needed
+        std::vector<float> host_scores;  // --host-data: the scores in host memory again
+        if (host_data) {
+          host_scores.resize(static_cast<std::size_t>(rows) * cols);
+          Kokkos::deep_copy(Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace,
+                                         Kokkos::MemoryTraits<Kokkos::Unmanaged>>(host_scores.data(), rows, cols),
+                            scores);
+        }
         for (const Pattern& p : patterns) {
           for (const auto& method : methods) {
             try {
@@ -227,6 +242,28 @@ int main(int argc, char** argv) {
                   best.tiles / best.seconds, static_cast<long long>(best.iterations),
                   static_cast<int>(best.max_tile_iterations), best.tau, best.objective);
               std::fflush(stdout);
+              if (host_data) {
+                // The same call on host memory (compute_mask's host-data path: copies through page-locked
+                // buffers, chunks in flight), warm: the fastest of `repeat` after a warm-up, in this process.
+                std::vector<std::uint8_t> host_mask(static_cast<std::size_t>(rows) * cols);
+                const auto call = [&] {
+                  return tsenor::compute_mask(exec, host_scores.data(), rows, cols, cols, 1, host_mask.data(), o);
+                };
+                call();
+                tsenor::Summary best_host;
+                for (int r = 0; r < repeat; ++r) {
+                  const tsenor::Summary s = call();
+                  if (r == 0 || s.seconds < best_host.seconds) best_host = s;
+                }
+                std::printf(
+                    "{\"bench\": \"host-data\", \"exec\": \"%s\", \"scores\": \"%s\", \"rows\": %lld, "
+                    "\"cols\": %lld, \"nm\": \"%s\", \"method\": \"%s\", \"repeat\": %d, \"seconds\": %.6f, "
+                    "\"objective\": %.17g}\n",
+                    Exec::name(), tsenor::perf::json_escape(source).c_str(), static_cast<long long>(rows),
+                    static_cast<long long>(cols), tsenor::perf::json_escape(p.text).c_str(),
+                    tsenor::perf::json_escape(method).c_str(), repeat, best_host.seconds, best_host.objective);
+                std::fflush(stdout);
+              }
             } catch (const std::exception& e) {
               fail(p.text, method, e.what());
             }

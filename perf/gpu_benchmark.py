@@ -310,7 +310,62 @@ def pcie_rates(nbytes):
         kind = "pinned" if pinned else "pageable"
         rates[f"h2d_{kind}_bytes_per_s"] = rate(host, device)
         rates[f"d2h_{kind}_bytes_per_s"] = rate(device, host)
+    try:
+        rates.update(host_staging_rates(torch, count))
+    except Exception as e:  # an older torch without cudart's register calls: the rates above still stand
+        rates["host_staging_error"] = repr(e)
     return rates
+
+
+def host_staging_rates(torch, count):
+    """The two ways host-data calls can feed the DMA engine from pageable memory, on `count` floats: copying
+    into page-locked buffers (torch's CPU copy on 1…16 threads, fastest of 5), or page-locking the caller's memory
+    in place with cudaHostRegister (read-only flag 8, as for scores; whole, and in 8 MiB pieces; then unregistered;
+    fastest of 5) and copying from it."""
+    out = {}
+    nbytes = count * 4
+    src = torch.ones(count, dtype=torch.float32)
+    dst = torch.empty(count, dtype=torch.float32, pin_memory=True)
+    threads = torch.get_num_threads()
+    for k in (1, 2, 4, 8, 16):
+        if k > os.cpu_count():
+            break
+        torch.set_num_threads(k)
+        best = float("inf")
+        for _ in range(5):
+            t = time.perf_counter()
+            dst.copy_(src)
+            best = min(best, time.perf_counter() - t)
+        out[f"host_copy_to_pinned_threads_{k}_bytes_per_s"] = nbytes / best
+    torch.set_num_threads(threads)
+    cudart = torch.cuda.cudart()
+    ptr = src.data_ptr()
+    device = torch.empty(count, dtype=torch.float32, device="cuda")
+    piece = 8 << 20
+    for label, pieces in (("whole", [(0, nbytes)]),
+                          ("8mib", [(o, min(piece, nbytes - o)) for o in range(0, nbytes, piece)])):
+        best_reg = best_unreg = float("inf")
+        for _ in range(5):
+            t = time.perf_counter()
+            for o, n in pieces:
+                err = cudart.cudaHostRegister(ptr + o, n, 8)
+                if int(err) != 0:
+                    out[f"register_{label}_error"] = int(err)
+                    return out
+            best_reg = min(best_reg, time.perf_counter() - t)
+            if label == "whole":
+                torch.cuda.synchronize()
+                t = time.perf_counter()
+                device.copy_(src)
+                torch.cuda.synchronize()
+                out["h2d_registered_bytes_per_s"] = max(out.get("h2d_registered_bytes_per_s", 0), nbytes / (time.perf_counter() - t))
+            t = time.perf_counter()
+            for o, _ in pieces:
+                cudart.cudaHostUnregister(ptr + o)
+            best_unreg = min(best_unreg, time.perf_counter() - t)
+        out[f"register_{label}_bytes_per_s"] = nbytes / best_reg
+        out[f"unregister_{label}_bytes_per_s"] = nbytes / best_unreg
+    return out
 
 
 def transfer_bound(records, pcie):
