@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -620,15 +621,93 @@ class CopyPool {
   bool stop_ = false;
 };
 
+/// Page-locked host buffers kept between host-data calls: allocating them is slow (measured on the H200's host:
+/// about 0.5 ms a MiB, 10 ms of a 31 ms call on an 8192² matrix), so a call borrows its buffers here and gives
+/// them back (Lease). At most 4 are kept, the largest; all are freed when Kokkos finalizes. Thread-safe.
+template <class PinnedSpace>
+class StagingBuffers {
+ public:
+  using Buffer = Kokkos::View<char*, PinnedSpace>;
+
+  /// A buffer of at least `bytes`, given back when the lease ends, after `exec` has finished with it (work on
+  /// other instances must be finished by then).
+  template <class ExecSpace>
+  class Lease {
+   public:
+    Lease(const ExecSpace& exec, std::size_t bytes) : exec_(exec), buffer_(take(bytes)) {}
+    ~Lease() {
+      try {
+        exec_.fence();  // (an exception may have left copies in flight)
+      } catch (...) {
+        return;  // a device error: the buffer is dropped, not shared
+      }
+      give_back(std::move(buffer_));
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    char* data() const { return buffer_.data(); }
+
+   private:
+    ExecSpace exec_;
+    Buffer buffer_;
+  };
+
+ private:
+  struct State {
+    std::mutex mutex;
+    std::vector<Buffer> free;
+    bool hooked = false;  // the finalize hook of this Kokkos session is registered
+  };
+  static State& state() {
+    static State* s = new State;  // never destroyed (static destruction comes after finalize)
+    return *s;
+  }
+  static Buffer take(std::size_t bytes) {
+    State& s = state();
+    {
+      const std::lock_guard<std::mutex> lock(s.mutex);
+      if (!s.hooked) {
+        Kokkos::push_finalize_hook([] {
+          State& st = state();
+          const std::lock_guard<std::mutex> hold(st.mutex);
+          st.free.clear();
+          st.hooked = false;
+        });
+        s.hooked = true;
+      }
+      std::size_t best = s.free.size();
+      for (std::size_t k = 0; k < s.free.size(); ++k)
+        if (s.free[k].extent(0) >= bytes && (best == s.free.size() || s.free[k].extent(0) < s.free[best].extent(0)))
+          best = k;
+      if (best < s.free.size()) {
+        Buffer b = std::move(s.free[best]);
+        s.free.erase(s.free.begin() + static_cast<std::ptrdiff_t>(best));
+        return b;
+      }
+    }
+    return Buffer(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::staging"), bytes);
+  }
+  static void give_back(Buffer b) {
+    State& s = state();
+    const std::lock_guard<std::mutex> lock(s.mutex);
+    if (!s.hooked) return;  // Kokkos finalized meanwhile: let it go
+    s.free.push_back(std::move(b));
+    if (s.free.size() > 4)
+      s.free.erase(std::min_element(s.free.begin(), s.free.end(),
+                                    [](const Buffer& x, const Buffer& y) { return x.extent(0) < y.extent(0); }));
+  }
+};
+
 }  // namespace detail
 
 /// The same on host memory: `scores` is a rows×cols matrix with element (r, c) at
 /// scores[r·row_stride + c·col_stride] (strides in elements: C order is (cols, 1), Fortran
 /// order (1, rows)); `mask` receives rows×cols bytes in C order. When the execution space
-/// cannot read host memory, the matrix goes to it in chunks of whole tile rows (at most 8 MiB
+/// cannot read host memory, the matrix goes to it in chunks of whole tile rows (at most 16 MiB
 /// of scores, within options.device_memory bytes), two at a time, on `exec` and on a second
 /// instance of the execution space: while one chunk is solved, the other's scores go up and its mask comes
-/// down through page-locked buffers, and the host stages the next one. Same masks; the same totals
+/// down through page-locked buffers, and the host stages the next one. The page-locked buffers (2 × 20 MiB
+/// at most) are kept for the next call (detail::StagingBuffers) until Kokkos finalizes. Same masks; the same totals
 /// too (bit for bit) when every tile's status fits in half of options.device_memory, else they are
 /// summed chunk by chunk. The call returns when everything is done. Scores are checked on the device
 /// as they go: on bad scores it throws at the end, and `mask` holds whatever was solved.
@@ -670,7 +749,10 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
     TSENOR_REQUIRE(row_bytes <= slot_budget,
                    "tsenor::compute_mask: the device memory bound (Options::device_memory, " + std::to_string(budget) +
                        " bytes) is less than one row of tiles needs (" + std::to_string(row_bytes) + " bytes)");
-    const std::size_t target = std::size_t(8) << 20;  // bytes of scores a chunk
+    // Bytes of scores a chunk. Measured on the H200 (bench_device --host-data, 8192², warm): 8 MiB 20–31 ms,
+    // 16 MiB 16–22 ms, 32 MiB 15–18 ms (smaller chunks leave the GPU part idle at 16:32); 16 because a cold
+    // process pays ~0.4 ms a MiB of page-locked buffers once.
+    const std::size_t target = std::size_t(16) << 20;
     const std::int64_t fit = static_cast<std::int64_t>(slot_budget / row_bytes);
     const std::int64_t chunk_tile_rows = std::max<std::int64_t>(
         1, std::min<std::int64_t>({tile_rows, fit > 1 ? fit / 2 : 1,
@@ -679,21 +761,26 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
     const std::int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
     const int slots = chunks > 1 && fit > 1 ? 2 : 1;
     using Pinned = compat::PinnedSpace<ExecSpace>;
+    using Staging = typename detail::StagingBuffers<Pinned>::template Lease<ExecSpace>;
     struct Slot {
       Kokkos::View<Real**, Kokkos::LayoutRight, Memory> scores;
       Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory> mask;
-      Kokkos::View<Real**, Kokkos::LayoutRight, Pinned> scores_host;
-      Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Pinned> mask_host;
+      Kokkos::View<Real**, Kokkos::LayoutRight, Pinned, Unmanaged> scores_host;       // in a staging buffer
+      Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Pinned, Unmanaged> mask_host;  // after the scores
       MaskLaunch<ExecSpace> launch;  // chunk by chunk totals
       std::int64_t chunk = -1;       // in flight
     };
+    // Declared first, so given back last: after the second instance has been fenced (its destructor) and exec
+    // (the lease's).
+    std::vector<std::unique_ptr<Staging>> staging;
+    const std::size_t scores_bytes = (static_cast<std::size_t>(chunk_rows) * cols * sizeof(Real) + 127) / 128 * 128;
     std::vector<Slot> slot(static_cast<std::size_t>(slots));
     for (Slot& sl : slot) {
       sl.scores = decltype(sl.scores)(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scores"), chunk_rows, cols);
       sl.mask = decltype(sl.mask)(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::mask"), chunk_rows, cols);
-      sl.scores_host = decltype(sl.scores_host)(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scores_host"),
-                                                chunk_rows, cols);
-      sl.mask_host = decltype(sl.mask_host)(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::mask_host"),
+      staging.push_back(std::make_unique<Staging>(exec, scores_bytes + static_cast<std::size_t>(chunk_rows) * cols));
+      sl.scores_host = decltype(sl.scores_host)(reinterpret_cast<Real*>(staging.back()->data()), chunk_rows, cols);
+      sl.mask_host = decltype(sl.mask_host)(reinterpret_cast<std::uint8_t*>(staging.back()->data() + scores_bytes),
                                             chunk_rows, cols);
     }
     // After the buffers, so that it is destroyed (its instance fenced) before them.
