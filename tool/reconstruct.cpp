@@ -12,6 +12,8 @@
 #ifdef TSENOR_HAVE_LAYERS
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -116,6 +118,8 @@ void fit_blas_kernels(char** argv) {
   std::fflush(stderr);
   if (setenv("OPENBLAS_CORETYPE", fit.c_str(), 1) == 0) {
     execv("/proc/self/exe", argv);
+    std::fprintf(stderr, "tsenor: could not start again (%s): going on with OpenBLAS's %s kernels\n",
+                 std::strerror(errno), openblas_get_corename());
     unsetenv("OPENBLAS_CORETYPE");  // still these kernels: SparseGPT and ALPS then warn
   }
 #else

@@ -623,7 +623,8 @@ class CopyPool {
 
 /// Page-locked host buffers kept between host-data calls: allocating them is slow (measured on the H200's host:
 /// about 0.5 ms a MiB, 10 ms of a 31 ms call on an 8192² matrix), so a call borrows its buffers here and gives
-/// them back (Lease). At most 4 are kept, the largest; all are freed when Kokkos finalizes. Thread-safe.
+/// them back (Lease). At most 4 are kept, the largest up to 64 MiB each; all are freed when Kokkos finalizes.
+/// Thread-safe.
 template <class PinnedSpace>
 class StagingBuffers {
  public:
@@ -639,7 +640,8 @@ class StagingBuffers {
       try {
         exec_.fence();  // (an exception may have left copies in flight)
       } catch (...) {
-        return;  // a device error: the buffer is dropped, not shared
+        static_cast<void>(new Buffer(std::move(buffer_)));  // a device error: the buffer is neither shared nor freed (freeing may throw)
+        return;
       }
       give_back(std::move(buffer_));
     }
@@ -690,7 +692,7 @@ class StagingBuffers {
   static void give_back(Buffer b) {
     State& s = state();
     const std::lock_guard<std::mutex> lock(s.mutex);
-    if (!s.hooked) return;  // Kokkos finalized meanwhile: let it go
+    if (!s.hooked || b.extent(0) > (std::size_t(64) << 20)) return;  // Kokkos finalized meanwhile, or too large
     s.free.push_back(std::move(b));
     if (s.free.size() > 4)
       s.free.erase(std::min_element(s.free.begin(), s.free.end(),
@@ -707,7 +709,7 @@ class StagingBuffers {
 /// of scores, within options.device_memory bytes), two at a time, on `exec` and on a second
 /// instance of the execution space: while one chunk is solved, the other's scores go up and its mask comes
 /// down through page-locked buffers, and the host stages the next one. The page-locked buffers (2 × 20 MiB
-/// at most) are kept for the next call (detail::StagingBuffers) until Kokkos finalizes. Same masks; the same totals
+/// unless a tile row is larger) are kept for the next call (detail::StagingBuffers) until Kokkos finalizes. Same masks; the same totals
 /// too (bit for bit) when every tile's status fits in half of options.device_memory, else they are
 /// summed chunk by chunk. The call returns when everything is done. Scores are checked on the device
 /// as they go: on bad scores it throws at the end, and `mask` holds whatever was solved.

@@ -148,13 +148,22 @@ inline std::string blas_kernel_advice(const std::string& corename, bool avx2, bo
          "Set OPENBLAS_CORETYPE=" + fit + " in the environment before the program starts.";
 }
 
+#if defined(__linux__) && defined(__GNUC__) && defined(__x86_64__)
+/// Whether this CPU runs OpenBLAS's SkylakeX kernels: AVX-512 F, VL, BW and DQ (OpenBLAS checks as much; a CPU
+/// with F alone, such as Knights Landing, would fault on them).
+inline bool cpu_has_avx512_kernels() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+}
+#endif
+
 /// This process's blas_kernel_fit: "" without OpenBLAS, off x86-64 Linux, or when OPENBLAS_CORETYPE is set
 /// (the user's choice, or a run that set it already). OpenBLAS reads the variable only when it loads, so a
 /// program can use the answer only by starting again (the tool does: tool/main.cpp).
 inline std::string process_blas_kernel_fit() {
 #if defined(__linux__) && defined(__GNUC__) && defined(__x86_64__)
   if (!openblas_get_corename || std::getenv("OPENBLAS_CORETYPE")) return "";
-  return blas_kernel_fit(openblas_get_corename(), __builtin_cpu_supports("avx2"), __builtin_cpu_supports("avx512f"));
+  return blas_kernel_fit(openblas_get_corename(), __builtin_cpu_supports("avx2"), cpu_has_avx512_kernels());
 #else
   return "";
 #endif
@@ -174,7 +183,7 @@ void warn_if_blas_slow(const Exec& exec) {
   static const bool kernels_checked = [] {  // facts of the process: looked at once
     if (openblas_get_corename && !std::getenv("OPENBLAS_CORETYPE")) {
       const std::string advice = blas_kernel_advice(openblas_get_corename(), __builtin_cpu_supports("avx2"),
-                                                    __builtin_cpu_supports("avx512f"));
+                                                    cpu_has_avx512_kernels());
       if (!advice.empty()) std::fprintf(stderr, "tsenor: warning: %s\n", advice.c_str());
     }
     return true;
