@@ -381,6 +381,9 @@ def main():
     if existing and not (a.resume or a.overwrite):
         p.error(f"{', '.join(existing)} {'exists' if len(existing) == 1 else 'exist'}: --resume continues that run, --overwrite replaces it, or choose "
                 "another --out")
+    clash = input_named(existing, a.cache)
+    if clash:
+        p.error(f"{clash[0]} is {clash[1]}, an input of this run (the same file): choose another --out")
     started, revision = time.strftime("%Y-%m-%d %H:%M %Z"), git_revision()  # before the slow loading
     name, kind = MODELS[a.model]
     torch.manual_seed(0)
@@ -438,6 +441,23 @@ def main():
                 with open(out + ".json", "w") as f:  # after every cell: a long run that stops keeps its cells
                     json.dump(result, f, indent=1)
     render(result, out)
+
+
+def input_named(paths, cache):
+    """(output, input) where an existing output path is, by identity (device and inode, through any link), one of
+    the files under `cache` that runs read; None otherwise."""
+    ids = {}
+    for path in paths:
+        st = os.stat(path)
+        ids[(st.st_dev, st.st_ino)] = path
+    if not ids:
+        return None
+    for root, _, files in os.walk(cache):
+        for name in files:
+            st = os.stat(os.path.join(root, name))
+            if (st.st_dev, st.st_ino) in ids:
+                return ids[(st.st_dev, st.st_ino)], os.path.join(root, name)
+    return None
 
 
 def render(result, out):
