@@ -217,10 +217,10 @@ int main(int argc, char** argv) {
         }
         for (const Pattern& p : patterns) {
           for (const auto& method : methods) {
+            tsenor::Options o;
+            o.n = p.n;
+            o.m = p.m;
             try {
-              tsenor::Options o;
-              o.n = p.n;
-              o.m = p.m;
               o.method = tsenor::parse_method(method);
               // A workspace kept across calls, as a caller that solves again and again does: the warm-up
               // allocates the statuses and totals, the timed calls reuse them.
@@ -253,10 +253,6 @@ int main(int argc, char** argv) {
               // buffers, chunks in flight), warm: the fastest of `repeat` after a warm-up, in this process, timed
               // from outside (the call's own clock stops before its buffers and instances are released); and
               // whether its mask is the device-resident call's.
-              tsenor::Options o;
-              o.n = p.n;
-              o.m = p.m;
-              o.method = tsenor::parse_method(method);
               std::vector<std::uint8_t> host_mask(static_cast<std::size_t>(rows) * cols);
               const auto call = [&] {
                 tsenor::compute_mask(exec, host_scores.data(), rows, cols, cols, 1, host_mask.data(), o);

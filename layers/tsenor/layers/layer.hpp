@@ -181,11 +181,9 @@ void warn_if_blas_slow(const Exec& exec) {
   if (!Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Exec::memory_space>::accessible) return;
 #if defined(__x86_64__)
   static const bool kernels_checked = [] {  // facts of the process: looked at once
-    if (openblas_get_corename && !std::getenv("OPENBLAS_CORETYPE")) {
-      const std::string advice = blas_kernel_advice(openblas_get_corename(), __builtin_cpu_supports("avx2"),
-                                                    cpu_has_avx512_kernels());
-      if (!advice.empty()) std::fprintf(stderr, "tsenor: warning: %s\n", advice.c_str());
-    }
+    if (!process_blas_kernel_fit().empty())
+      std::fprintf(stderr, "tsenor: warning: %s\n",
+                   blas_kernel_advice(openblas_get_corename(), true, cpu_has_avx512_kernels()).c_str());
     return true;
   }();
   (void)kernels_checked;
