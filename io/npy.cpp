@@ -301,9 +301,11 @@ std::string npy_header_u8(std::size_t rows, std::size_t cols) {
 
 }  // namespace
 
-Matrix read_npy_matrix(const std::string& path) {
+Matrix read_npy_matrix(const std::string& path,
+                       const std::function<void(std::size_t rows, std::size_t cols, NpyDType dtype)>& on_header) {
   std::ifstream in;
   const Header header = open_npy(in, path, "float scores ('<f2', '<f4' or '<f8')");
+  if (on_header && header.type->dtype != NpyDType::uint8) on_header(header.rows, header.cols, header.type->dtype);
   Matrix matrix;
   matrix.rows = header.rows;
   matrix.cols = header.cols;

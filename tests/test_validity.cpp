@@ -111,6 +111,51 @@ TEST_CASE("zero padding crops border tiles and keeps at most N per row and colum
     }
 }
 
+namespace {
+
+// Page-locked staging buffers allocated, counted through Kokkos Tools' allocation callback.
+int staging_allocations = 0;
+void count_staging(Kokkos_Profiling_SpaceHandle, const char* label, const void*, std::uint64_t) {
+  if (std::string(label) == "tsenor::staging") ++staging_allocations;
+}
+
+}  // namespace
+
+TEST_CASE("reserve_host_data makes the staging buffers that the next host-data call takes") {
+  // The other tests' host-data calls are far smaller, so no buffer kept from them is large enough for this one.
+  const int rows = 2048, cols = 2048;
+  const auto a = make_scores("gaussian", rows, cols, 79);
+  tsenor::Options o;
+  o.n = 2;
+  o.m = 4;
+  o.device_memory = std::size_t(16) << 20;  // on a GPU: chunks of 488 rows, ~5 MiB staging buffers
+  const auto reference = solve<float>(a, rows, cols, o);
+  o.device_memory = std::size_t(32) << 20;  // two chunks of 1308 rows, ~13 MiB buffers: none kept fits
+  struct Count {
+    Count() { Kokkos::Tools::Experimental::set_allocate_data_callback(count_staging); }
+    ~Count() { Kokkos::Tools::Experimental::set_allocate_data_callback(nullptr); }
+  } count;
+  with_backend([&](auto exec) {
+    using Exec = decltype(exec);
+    staging_allocations = 0;
+    tsenor::reserve_host_data<float>(exec, rows, cols, o);
+    const bool device = !Kokkos::SpaceAccessibility<Exec, Kokkos::HostSpace>::accessible;
+    CHECK(staging_allocations == (device ? tsenor::detail::HostDataPlan<float>(rows, cols, o).slots : 0));
+    if (device) CHECK(tsenor::detail::HostDataPlan<float>(rows, cols, o).slots == 2);
+  });
+  staging_allocations = 0;
+  CHECK(solve<float>(a, rows, cols, o) == reference);
+  CHECK(staging_allocations == 0);
+  with_backend([&](auto exec) {
+    using Exec = decltype(exec);
+    if (Kokkos::SpaceAccessibility<Exec, Kokkos::HostSpace>::accessible) return;
+    // What the call would refuse, reserve_host_data refuses too.
+    o.device_memory = 1000;
+    CHECK_THROWS_WITH_AS(tsenor::reserve_host_data<float>(exec, rows, cols, o),
+                         doctest::Contains("less than one row of tiles"), tsenor::Error);
+  });
+}
+
 TEST_CASE("host data through a small device memory bound: chunks of tile rows, the same mask") {
   const int rows = 8 * 16 + 5, cols = 96;  // 9 tile rows, the last one ragged
   const auto a = make_scores("heavy_tailed", rows, cols, 77);

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <string>
+#include <type_traits>
 
 #include "library_error.hpp"
 #include "strips.hpp"
@@ -11,21 +12,27 @@
 
 namespace tsenor::tool {
 
-// Solves strips of whole tile rows, one call each, to show progress on a terminal: 4M entries on the host, on a
-// GPU as many as fit in the device memory bound (one chunk of the library's host-data call).
+// The rows of a strip of solve_in_strips: whole tile rows, 4M entries on the host, on a GPU as many as fit in the
+// device memory bound (one chunk of the library's host-data call).
 template <class Exec, class Real>
-Summary solve_in_strips(const Exec& exec, const Real* scores, std::size_t rows, std::size_t cols, std::uint8_t* mask,
-                        const Options& options, bool progress) {
+std::size_t solve_strip_rows(std::size_t rows, std::size_t cols, const Options& options) {
   const bool on_host = Kokkos::SpaceAccessibility<Exec, Kokkos::HostSpace>::accessible;
   const std::size_t device_memory = options.device_memory > 0 ? options.device_memory : default_device_memory();
   const std::size_t max_entries = on_host ? std::size_t(1) << 22 : device_memory / (sizeof(Real) + 2);
+  return strip_rows(rows, cols, static_cast<std::size_t>(options.m), max_entries);
+}
+
+// Solves strips of whole tile rows, one call each, to show progress on a terminal.
+template <class Exec, class Real>
+Summary solve_in_strips(const Exec& exec, const Real* scores, std::size_t rows, std::size_t cols, std::uint8_t* mask,
+                        const Options& options, bool progress) {
   Summary total;
   total.n = options.n;
   total.m = options.m;
   total.rows = static_cast<std::int64_t>(rows);
   total.cols = static_cast<std::int64_t>(cols);
   if (rows == 0 || cols == 0) return compute_mask(exec, scores, rows, cols, cols, 1, mask, options);
-  const std::size_t strip = strip_rows(rows, cols, static_cast<std::size_t>(options.m), max_entries);
+  const std::size_t strip = solve_strip_rows<Exec, Real>(rows, cols, options);
   for_each_strip(rows, strip, [&](std::size_t r0, std::size_t h) {
     const Summary part = compute_mask(exec, scores + r0 * cols, static_cast<std::int64_t>(h),
                                       static_cast<std::int64_t>(cols), static_cast<std::int64_t>(cols), 1,
@@ -50,6 +57,20 @@ Summary solve_on_backend(const std::string& backend, const Real* scores, std::si
     throw Error(without_function(e));
   }
   return s;
+}
+
+/// reserve_host_data for solve_on_backend's strips of rows×cols Real scores (nothing on host backends).
+template <class Real>
+void reserve_on_backend(const std::string& backend, std::size_t rows, std::size_t cols, const Options& options) {
+  try {
+    backends::with_execution_space(backend, [&](const auto& exec) {
+      using Exec = std::decay_t<decltype(exec)>;
+      reserve_host_data<Real>(exec, static_cast<std::int64_t>(solve_strip_rows<Exec, Real>(rows, cols, options)),
+                              static_cast<std::int64_t>(cols), options);
+    });
+  } catch (const Error& e) {
+    throw Error(without_function(e));
+  }
 }
 
 /// resolve_backend for --backend: the error names the option (the library's message starts "backend ...").

@@ -700,6 +700,55 @@ class StagingBuffers {
   }
 };
 
+/// How a host-data call on an execution space that cannot read host memory cuts the matrix: chunks of whole tile
+/// rows, each through a page-locked staging buffer (compute_mask and reserve_host_data below).
+template <class Real>
+struct HostDataPlan {
+  std::int64_t tile_cols, tiles;
+  std::size_t status_bytes;  // every tile's status and the totals' tree
+  bool whole_totals;         // status_bytes fit in half the bound: totals summed as by one call on the whole matrix
+  std::int64_t chunk_tile_rows, chunk_rows, chunks;
+  int slots;                 // chunks in flight, one staging buffer each
+  std::size_t scores_bytes;  // a chunk's scores in its staging buffer (rounded up to 128 bytes), then its mask
+  std::size_t staging_bytes;
+
+  HostDataPlan(std::int64_t rows, std::int64_t cols, const Options& options) {
+    validate(options, rows, cols);
+    const int m = options.m;
+    const std::size_t budget = options.device_memory > 0 ? options.device_memory : default_device_memory();
+    tile_cols = (cols + m - 1) / m;
+    const std::int64_t tile_rows = (rows + m - 1) / m;
+    tiles = tile_rows * tile_cols;
+    // Every tile's status in one array when it fits in half the bound: then the totals are summed in
+    // compute_mask's order, with the same bits as one call on the whole matrix; else chunk by chunk.
+    status_bytes = static_cast<std::size_t>(tiles) * sizeof(TileStatus) +
+                   static_cast<std::size_t>(totals_size(tiles)) * sizeof(Summary);
+    // A tile row on the device: scores, mask, and (chunk by chunk) statuses and its share of the totals.
+    const std::size_t data_row_bytes = static_cast<std::size_t>(m) * cols * (sizeof(Real) + 1);
+    whole_totals = status_bytes <= budget / 2 && budget - status_bytes >= data_row_bytes;
+    const std::size_t slot_budget = whole_totals ? budget - status_bytes : budget;
+    const std::size_t row_bytes =
+        data_row_bytes +
+        (whole_totals ? 0 : static_cast<std::size_t>(tile_cols) * (sizeof(TileStatus) + sizeof(Summary)));
+    TSENOR_REQUIRE(row_bytes <= slot_budget,
+                   "tsenor::compute_mask: the device memory bound (Options::device_memory, " + std::to_string(budget) +
+                       " bytes) is less than one row of tiles needs (" + std::to_string(row_bytes) + " bytes)");
+    // Bytes of scores a chunk. Measured on the H200 (bench_device --host-data, 8192², warm): 8 MiB 20–31 ms,
+    // 16 MiB 16–22 ms, 32 MiB 15–18 ms (smaller chunks leave the GPU part idle at 16:32); 16 because a cold
+    // process pays ~0.4 ms a MiB of page-locked buffers once.
+    const std::size_t target = std::size_t(16) << 20;
+    const std::int64_t fit = static_cast<std::int64_t>(slot_budget / row_bytes);
+    chunk_tile_rows = std::max<std::int64_t>(
+        1, std::min<std::int64_t>({tile_rows, fit > 1 ? fit / 2 : 1,
+                                   static_cast<std::int64_t>(target / (static_cast<std::size_t>(m) * cols * sizeof(Real)))}));
+    chunk_rows = std::min<std::int64_t>(rows, chunk_tile_rows * m);
+    chunks = (rows + chunk_rows - 1) / chunk_rows;
+    slots = chunks > 1 && fit > 1 ? 2 : 1;
+    scores_bytes = (static_cast<std::size_t>(chunk_rows) * cols * sizeof(Real) + 127) / 128 * 128;
+    staging_bytes = scores_bytes + static_cast<std::size_t>(chunk_rows) * cols;
+  }
+};
+
 }  // namespace detail
 
 /// The same on host memory: `scores` is a rows×cols matrix with element (r, c) at
@@ -732,36 +781,12 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
                           options);
     const compat::ScopedRegion region("tsenor::compute_mask");
     Kokkos::Timer timer;
-    detail::validate(options, rows, cols);
+    const detail::HostDataPlan<Real> plan(rows, cols, options);
     const int m = options.m;
-    const std::size_t budget = options.device_memory > 0 ? options.device_memory : default_device_memory();
-    const std::int64_t tile_cols = (cols + m - 1) / m;
-    const std::int64_t tile_rows = (rows + m - 1) / m, tiles = tile_rows * tile_cols;
-    // Every tile's status in one array when it fits in half the bound: then the totals are summed in
-    // compute_mask's order, with the same bits as one call on the whole matrix; else chunk by chunk.
-    const std::size_t status_bytes = static_cast<std::size_t>(tiles) * sizeof(TileStatus) +
-                                     static_cast<std::size_t>(detail::totals_size(tiles)) * sizeof(Summary);
-    // A tile row on the device: scores, mask, and (chunk by chunk) statuses and its share of the totals.
-    const std::size_t data_row_bytes = static_cast<std::size_t>(m) * cols * (sizeof(Real) + 1);
-    const bool whole_totals = status_bytes <= budget / 2 && budget - status_bytes >= data_row_bytes;
-    const std::size_t slot_budget = whole_totals ? budget - status_bytes : budget;
-    const std::size_t row_bytes =
-        data_row_bytes +
-        (whole_totals ? 0 : static_cast<std::size_t>(tile_cols) * (sizeof(TileStatus) + sizeof(Summary)));
-    TSENOR_REQUIRE(row_bytes <= slot_budget,
-                   "tsenor::compute_mask: the device memory bound (Options::device_memory, " + std::to_string(budget) +
-                       " bytes) is less than one row of tiles needs (" + std::to_string(row_bytes) + " bytes)");
-    // Bytes of scores a chunk. Measured on the H200 (bench_device --host-data, 8192², warm): 8 MiB 20–31 ms,
-    // 16 MiB 16–22 ms, 32 MiB 15–18 ms (smaller chunks leave the GPU part idle at 16:32); 16 because a cold
-    // process pays ~0.4 ms a MiB of page-locked buffers once.
-    const std::size_t target = std::size_t(16) << 20;
-    const std::int64_t fit = static_cast<std::int64_t>(slot_budget / row_bytes);
-    const std::int64_t chunk_tile_rows = std::max<std::int64_t>(
-        1, std::min<std::int64_t>({tile_rows, fit > 1 ? fit / 2 : 1,
-                                   static_cast<std::int64_t>(target / (static_cast<std::size_t>(m) * cols * sizeof(Real)))}));
-    const std::int64_t chunk_rows = std::min<std::int64_t>(rows, chunk_tile_rows * m);
-    const std::int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
-    const int slots = chunks > 1 && fit > 1 ? 2 : 1;
+    const std::int64_t tile_cols = plan.tile_cols, tiles = plan.tiles, chunk_tile_rows = plan.chunk_tile_rows;
+    const std::int64_t chunk_rows = plan.chunk_rows, chunks = plan.chunks;
+    const bool whole_totals = plan.whole_totals;
+    const int slots = plan.slots;
     using Pinned = compat::PinnedSpace<ExecSpace>;
     using Staging = typename detail::StagingBuffers<Pinned>::template Lease<ExecSpace>;
     struct Slot {
@@ -775,14 +800,13 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
     // Declared first, so given back last: after the second instance has been fenced (its destructor) and exec
     // (the lease's).
     std::vector<std::unique_ptr<Staging>> staging;
-    const std::size_t scores_bytes = (static_cast<std::size_t>(chunk_rows) * cols * sizeof(Real) + 127) / 128 * 128;
     std::vector<Slot> slot(static_cast<std::size_t>(slots));
     for (Slot& sl : slot) {
       sl.scores = decltype(sl.scores)(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::scores"), chunk_rows, cols);
       sl.mask = decltype(sl.mask)(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::mask"), chunk_rows, cols);
-      staging.push_back(std::make_unique<Staging>(exec, scores_bytes + static_cast<std::size_t>(chunk_rows) * cols));
+      staging.push_back(std::make_unique<Staging>(exec, plan.staging_bytes));
       sl.scores_host = decltype(sl.scores_host)(reinterpret_cast<Real*>(staging.back()->data()), chunk_rows, cols);
-      sl.mask_host = decltype(sl.mask_host)(reinterpret_cast<std::uint8_t*>(staging.back()->data() + scores_bytes),
+      sl.mask_host = decltype(sl.mask_host)(reinterpret_cast<std::uint8_t*>(staging.back()->data() + plan.scores_bytes),
                                             chunk_rows, cols);
     }
     // After the buffers, so that it is destroyed (its instance fenced) before them.
@@ -847,10 +871,38 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
     total.m = m;
     total.rows = rows;
     total.cols = cols;
-    total.device_bytes = (whole_totals ? status_bytes : chunk_status_bytes * slots) +
+    total.device_bytes = (whole_totals ? plan.status_bytes : chunk_status_bytes * slots) +
                          slots * (slot[0].scores.span() * sizeof(Real) + slot[0].mask.span());
     total.seconds = timer.seconds();
     return total;
+  }
+}
+
+/// Makes ready, ahead of a host-data compute_mask call (above) on rows×cols scores of type Real with these options,
+/// the page-locked staging buffers that the call takes, kept as after a call (until Kokkos finalizes), and launches
+/// the call's kernels once on a tile of zeros, so that a program pays for both where it chooses. A fresh process's
+/// first host-data call otherwise pays them itself: the buffers cost about 0.4 ms a MiB on the H200's host, 16 ms
+/// of a 35 ms first call on 8192² float32 scores. `tsenor mask` calls this on another thread while it reads its
+/// input (safe: any thread may call it). Nothing to do where the execution space reads host memory. Throws as
+/// compute_mask does on a shape or options it rejects.
+template <class Real, class ExecSpace>
+void reserve_host_data(const ExecSpace& exec, std::int64_t rows, std::int64_t cols, const Options& options) {
+  if constexpr (!Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
+    TSENOR_REQUIRE(rows >= 0 && cols >= 0, "tsenor::reserve_host_data: negative shape");
+    if (rows == 0 || cols == 0) return;
+    const detail::HostDataPlan<Real> plan(rows, cols, options);
+    using Staging = typename detail::StagingBuffers<compat::PinnedSpace<ExecSpace>>::template Lease<ExecSpace>;
+    {
+      std::vector<std::unique_ptr<Staging>> staging;  // held together, so that each slot gets a buffer of its own
+      for (int k = 0; k < plan.slots; ++k) staging.push_back(std::make_unique<Staging>(exec, plan.staging_bytes));
+    }
+    // The solve's kernels launched once in the process as well, by this same path: one tile of zeros.
+    const std::int64_t m = options.m;
+    const std::vector<Real> zeros(static_cast<std::size_t>(m * m), Real(0));
+    std::vector<std::uint8_t> keep(zeros.size());
+    compute_mask(exec, zeros.data(), m, m, m, 1, keep.data(), options);
+  } else {
+    static_cast<void>(exec), static_cast<void>(rows), static_cast<void>(cols), static_cast<void>(options);
   }
 }
 

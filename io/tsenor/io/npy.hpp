@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -43,8 +44,11 @@ struct Matrix {
 /// Reads a 2-D float16, float32 or float64 array. Fortran-order files are transposed to row-major. A matrix
 /// with zero rows or columns is returned as is: whether it is an error is the caller's call. Trailing bytes
 /// after the data are rejected, as they mean the header and the data disagree.
-/// Throws NpyError, also for uint8/bool files (a mask passed where scores were meant).
-Matrix read_npy_matrix(const std::string& path);
+/// Throws NpyError, also for uint8/bool files (a mask passed where scores were meant). `on_header`, when given, is
+/// called once the header has been checked and before the data is read, with the shape and stored dtype: a caller
+/// can prepare for the matrix while it is read.
+Matrix read_npy_matrix(const std::string& path,
+                       const std::function<void(std::size_t rows, std::size_t cols, NpyDType dtype)>& on_header = {});
 
 /// Appends a row-major uint8 matrix to `file` with a version 1.0 header byte-identical to numpy.save's (data
 /// starts at a multiple of 64 bytes). Committing the file (and so replacing an older one) is the caller's step,
