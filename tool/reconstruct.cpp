@@ -205,15 +205,17 @@ PrunedTensor reconstruct_tensor(const PlannedTensor& it, const Args& args, const
   s.cols = static_cast<std::int64_t>(cols);
   check_mask(mask, rows, cols, args, s);
 
-  for (std::uint64_t k = 0; k < w.size(); ++k) {
+  for (std::uint64_t k = 0; k < w.size(); ++k)
     if (!std::isfinite(w[k]))
       fail(*it.tensor.file, t.name, "the reconstructed weights are not finite (row " + std::to_string(k / cols) +
                                         "); raise --damp");
-    if (mask[k]) {  // the objective: the kept share of the original |W|
-      float original = 0;
-      io::to_float(t.dtype, raw.data() + k * elem, 1, &original);
-      s.objective += std::fabs(original);
-    }
+  // The objective: the kept share of the original |W|, decoded again from the file's bytes a block at a time.
+  std::vector<float> original(std::min<std::uint64_t>(w.size(), std::uint64_t(1) << 16));
+  for (std::uint64_t k0 = 0; k0 < w.size(); k0 += original.size()) {
+    const std::uint64_t count = std::min<std::uint64_t>(original.size(), w.size() - k0);
+    io::to_float(t.dtype, raw.data() + k0 * elem, count, original.data());
+    for (std::uint64_t k = 0; k < count; ++k)
+      if (mask[k0 + k]) s.objective += std::fabs(original[k]);
   }
 
   t0 = Clock::now();
