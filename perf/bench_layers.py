@@ -24,6 +24,10 @@ import layers_pytorch  # noqa: E402
 import tsenor  # noqa: E402
 
 
+# What the timings depend on beyond the command line, written before it in the report.
+ENVIRONMENT = ("OMP_NUM_THREADS", "OMP_PROC_BIND", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
+
+
 def layer(rows, cols, samples, device, seed):
     generator = torch.Generator().manual_seed(seed)
     mixing = torch.eye(cols, dtype=torch.float64) + torch.randn(cols, cols, generator=generator,
@@ -98,7 +102,7 @@ def main():
     with open(a.out + ".json", "w") as f:
         json.dump(records, f, indent=1)
     lines = [f"# Layer-wise pruning: tsenor against the PyTorch programs ({a.device})", "",
-             f"Command: `{' '.join(sys.argv)}`", "",
+             f"Command: `{' '.join([f'{k}={os.environ[k]}' for k in ENVIRONMENT if k in os.environ] + sys.argv)}`", "",
              f"torch {torch.__version__} ({torch.get_num_threads()} threads), tsenor {tsenor.__version__} "
              f"(backends {', '.join(tsenor.backends())}; linear algebra: "
              f"{', '.join(sorted({r['linear_algebra'] for r in records}))}); H from {a.samples} correlated inputs.",

@@ -8,6 +8,7 @@
 #include "library_error.hpp"
 #include "strips.hpp"
 #include "tsenor/backends/enabled.hpp"
+#include "tsenor/compat.hpp"
 #include "tsenor/tsenor.hpp"
 
 namespace tsenor::tool {
@@ -59,12 +60,14 @@ Summary solve_on_backend(const std::string& backend, const Real* scores, std::si
   return s;
 }
 
-/// reserve_host_data for solve_on_backend's strips of rows×cols Real scores (nothing on host backends).
+/// reserve_host_data for solve_on_backend's strips of rows×cols Real scores (nothing on host backends), from a
+/// thread of the caller's: it makes Kokkos' GPU current on that thread first.
 template <class Real>
 void reserve_on_backend(const std::string& backend, std::size_t rows, std::size_t cols, const Options& options) {
   try {
     backends::with_execution_space(backend, [&](const auto& exec) {
       using Exec = std::decay_t<decltype(exec)>;
+      compat::make_device_current(exec);
       reserve_host_data<Real>(exec, static_cast<std::int64_t>(solve_strip_rows<Exec, Real>(rows, cols, options)),
                               static_cast<std::int64_t>(cols), options);
     });

@@ -113,6 +113,21 @@ class Instances {
 #endif
 };
 
+/// Makes the GPU of `exec` the calling thread's current device. A thread starts on device 0, and Kokkos before
+/// 4.2 selects its device only on the thread that initialises it, so a second thread that calls Kokkos (or the
+/// CUDA/HIP runtime) on a GPU other than 0 needs this first. Nothing on host backends.
+template <class ExecSpace>
+void make_device_current(const ExecSpace& exec) {
+#if defined(KOKKOS_ENABLE_CUDA)
+  if constexpr (std::is_same<ExecSpace, Kokkos::Cuda>::value)
+    TSENOR_REQUIRE(cudaSetDevice(exec.cuda_device()) == cudaSuccess, "tsenor: cannot select the CUDA device");
+#elif defined(KOKKOS_ENABLE_HIP)
+  if constexpr (std::is_same<ExecSpace, HIP>::value)
+    TSENOR_REQUIRE(hipSetDevice(exec.hip_device()) == hipSuccess, "tsenor: cannot select the HIP device");
+#endif
+  (void)exec;
+}
+
 /// Number of threads an execution space instance runs with. Kokkos 4 made concurrency()
 /// a member of the instance; Kokkos 3.4 only has the static function.
 template <class ExecSpace>

@@ -622,7 +622,7 @@ class CopyPool {
 };
 
 /// Page-locked host buffers kept between host-data calls: allocating them is slow (measured on the H200's host:
-/// about 0.5 ms a MiB, 10 ms of a 31 ms call on an 8192² matrix), so a call borrows its buffers here and gives
+/// about 0.4 ms a MiB, 16 ms of a 35 ms first call on an 8192² matrix), so a call borrows its buffers here and gives
 /// them back (Lease). At most 4 are kept, the largest up to 64 MiB each; all are freed when Kokkos finalizes.
 /// Thread-safe.
 template <class PinnedSpace>
@@ -879,12 +879,15 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
 }
 
 /// Makes ready, ahead of a host-data compute_mask call (above) on rows×cols scores of type Real with these options,
-/// the page-locked staging buffers that the call takes, kept as after a call (until Kokkos finalizes), and launches
-/// the call's kernels once on a tile of zeros, so that a program pays for both where it chooses. A fresh process's
-/// first host-data call otherwise pays them itself: the buffers cost about 0.4 ms a MiB on the H200's host, 16 ms
-/// of a 35 ms first call on 8192² float32 scores. `tsenor mask` calls this on another thread while it reads its
-/// input (safe: any thread may call it). Nothing to do where the execution space reads host memory. Throws as
-/// compute_mask does on a shape or options it rejects.
+/// the page-locked staging buffers that the call takes, kept as after a call (until Kokkos finalizes; buffers over
+/// 64 MiB are not kept, so reserving those gains nothing), and launches the call's kernels once on one tile of
+/// zeros (the chunk-by-chunk totals, used when the statuses exceed half of options.device_memory, are not among
+/// them), so that a program pays for both where it chooses. A fresh process's first host-data call otherwise pays
+/// them itself: the buffers cost about 0.4 ms a MiB on the H200's host, 16 ms of a 35 ms first call on 8192²
+/// float32 scores. `tsenor mask` calls this on a second thread while it reads the input: that is safe while no
+/// other thread uses Kokkos, once the thread has made Kokkos' GPU current (compat::make_device_current; Kokkos
+/// before 4.2 does not). Nothing to do where the execution space reads host memory, or for an empty shape;
+/// otherwise throws as compute_mask does on a shape or options it rejects.
 template <class Real, class ExecSpace>
 void reserve_host_data(const ExecSpace& exec, std::int64_t rows, std::int64_t cols, const Options& options) {
   if constexpr (!Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
