@@ -20,7 +20,7 @@
 
 extern "C" {
 void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
-void dpotri_(const char* uplo, const int* n, double* a, const int* lda, int* info);
+void dtrtri_(const char* uplo, const char* diag, const int* n, double* a, const int* lda, int* info);
 void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w, double* work,
              const int* lwork, int* iwork, const int* liwork, int* info);
 }
@@ -36,7 +36,8 @@ using FactorStatus = Kokkos::View<int[3], Memory>;
 inline void check_inverse_cholesky(const int* info) {
   TSENOR_REQUIRE(info[0] == 0, "the layer's Gram matrix H is not positive definite (Cholesky: leading minor " +
                                    std::to_string(info[0]) + "); raise the damping");
-  TSENOR_REQUIRE(info[1] == 0, "inverting the layer's Gram matrix failed (potri: " + std::to_string(info[1]) + ")");
+  TSENOR_REQUIRE(info[1] == 0, "inverting the layer's Gram matrix failed (trtri or potri: " + std::to_string(info[1]) +
+                                   ")");
   TSENOR_REQUIRE(info[2] == 0, "H⁻¹ is not positive definite in floating point (Cholesky: " +
                                    std::to_string(info[2]) + "); raise the damping");
 }
@@ -61,24 +62,21 @@ inline int lapack_size(std::int64_t n) {
   return static_cast<int>(n);
 }
 
-// U with H⁻¹ = UᵀU for the row-major n×n H at h (replaced), by LAPACK; info[0..2] as FactorStatus.
+// U with H⁻¹ = UᵀU for the row-major n×n H at h (replaced), by LAPACK; info[0..1] as FactorStatus (info[2]
+// 0). With J the reversal (J_ij = 1 where i + j = n − 1): JHJ = U'ᵀU' (Cholesky), so H⁻¹ = J U'⁻¹U'⁻ᵀ J = UᵀU
+// for U = J U'⁻ᵀ J, an upper triangle with a positive diagonal: one factorisation and one triangular inverse,
+// n³/3 flops each, where forming H⁻¹ (potri) and factorising it again took 4n³/3. JHJ of a row-major array is
+// the array reversed, and so is U of the column-major U'⁻¹: U(i, j) = U'⁻¹(n−1−j, n−1−i) = a[n²−1−(i·n + j)].
 inline void lapack_inverse_cholesky_upper(double* h, std::int64_t n, int* info) {
   const int size = lapack_size(n);
-  // H is symmetric, so the row-major array is H in LAPACK's column-major order too.
-  dpotrf_("L", &size, h, &size, &info[0]);
+  info[2] = 0;
+  std::reverse(h, h + n * n);  // JHJ, symmetric: the same array in column-major order
+  dpotrf_("U", &size, h, &size, &info[0]);
   if (info[0] != 0) return;
-  dpotri_("L", &size, h, &size, &info[1]);  // H⁻¹ in the lower triangle (column-major)
+  dtrtri_("U", "N", &size, h, &size, &info[1]);  // U'⁻¹ in the upper triangle (column-major)
   if (info[1] != 0) return;
-  for (std::int64_t j = 0; j < n; ++j)  // mirror the lower triangle into the upper one
-    for (std::int64_t i = j + 1; i < n; ++i) h[i * n + j] = h[j * n + i];
-  dpotrf_("U", &size, h, &size, &info[2]);  // column-major upper triangle: U(i, j) at h[i + j·n], i ≤ j
-  if (info[2] != 0) return;
-  // Row-major U: U(i, j) = h[i + j·n] for i ≤ j, 0 below.
-  for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t j = i + 1; j < n; ++j) {
-      h[i * n + j] = h[j * n + i];
-      h[j * n + i] = 0.0;
-    }
+  std::reverse(h, h + n * n);
+  for (std::int64_t i = 1; i < n; ++i) std::fill(h + i * n, h + i * n + i, 0.0);  // (JHJ's entries were there)
 }
 
 // H = Q diag(λ) Qᵀ by LAPACK for the row-major n×n H at h, replaced by Q (row-major); info[0].
@@ -127,7 +125,9 @@ inline void require_cusolver(cusolverStatus_t status, const char* what) {
 
 /// U, the upper Cholesky factor of H⁻¹ (H⁻¹ = UᵀU), of the symmetric positive definite n×n matrix in
 /// `h` (row-major, in exec's memory; replaced by U, zero below the diagonal): what SparseGPT's column
-/// updates read. `status` gets the steps' status words (check_inverse_cholesky).
+/// updates read. `status` gets the steps' status words (check_inverse_cholesky). On hosts (and HIP, through
+/// the host) LAPACK's factorisation of the reversed H and a triangular inverse (lapack_inverse_cholesky_upper);
+/// on CUDA cuSOLVER's factorisation, inverse (potri) and a factorisation of H⁻¹, as the reference SparseGPT.
 template <class Exec, class Memory>
 void inverse_cholesky_upper(const Exec& exec, const Kokkos::View<double**, Kokkos::LayoutRight, Memory>& h,
                             const FactorStatus<Memory>& status) {
