@@ -28,8 +28,8 @@ struct CudaVendor {
   decltype(&cusolverDnSetStream) solver_set_stream = nullptr;
   decltype(&cusolverDnDpotrf_bufferSize) potrf_size = nullptr;
   decltype(&cusolverDnDpotrf) potrf = nullptr;
-  decltype(&cusolverDnDpotri_bufferSize) potri_size = nullptr;
-  decltype(&cusolverDnDpotri) potri = nullptr;
+  decltype(&cusolverDnXtrtri_bufferSize) trtri_size = nullptr;
+  decltype(&cusolverDnXtrtri) trtri = nullptr;
   decltype(&cusolverDnDsyevd_bufferSize) syevd_size = nullptr;
   decltype(&cusolverDnDsyevd) syevd = nullptr;
   cublasHandle_t blas = nullptr;
@@ -68,8 +68,8 @@ inline const CudaVendor* cuda_vendor() {
         find_symbol(solver, "cusolverDnSetStream", v.solver_set_stream) &&
         find_symbol(solver, "cusolverDnDpotrf_bufferSize", v.potrf_size) &&
         find_symbol(solver, "cusolverDnDpotrf", v.potrf) &&
-        find_symbol(solver, "cusolverDnDpotri_bufferSize", v.potri_size) &&
-        find_symbol(solver, "cusolverDnDpotri", v.potri) &&
+        find_symbol(solver, "cusolverDnXtrtri_bufferSize", v.trtri_size) &&
+        find_symbol(solver, "cusolverDnXtrtri", v.trtri) &&
         find_symbol(solver, "cusolverDnDsyevd_bufferSize", v.syevd_size) &&
         find_symbol(solver, "cusolverDnDsyevd", v.syevd);
     if (!found || blas_create(&v.blas) != CUBLAS_STATUS_SUCCESS ||

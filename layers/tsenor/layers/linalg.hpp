@@ -30,16 +30,14 @@ namespace tsenor::layers {
 /// The status words of a factorisation (LAPACK's or cuSOLVER's info, one per step), in the memory of the
 /// execution space that ran it: 0 when every step succeeded.
 template <class Memory>
-using FactorStatus = Kokkos::View<int[3], Memory>;
+using FactorStatus = Kokkos::View<int[2], Memory>;
 
 /// Throws tsenor::Error for the status of inverse_cholesky_upper.
 inline void check_inverse_cholesky(const int* info) {
   TSENOR_REQUIRE(info[0] == 0, "the layer's Gram matrix H is not positive definite (Cholesky: leading minor " +
                                    std::to_string(info[0]) + "); raise the damping");
-  TSENOR_REQUIRE(info[1] == 0, "inverting the layer's Gram matrix failed (trtri or potri: " + std::to_string(info[1]) +
-                                   ")");
-  TSENOR_REQUIRE(info[2] == 0, "H⁻¹ is not positive definite in floating point (Cholesky: " +
-                                   std::to_string(info[2]) + "); raise the damping");
+  TSENOR_REQUIRE(info[1] == 0, "inverting the Cholesky factor of the layer's Gram matrix failed (trtri: " +
+                                   std::to_string(info[1]) + ")");
 }
 
 /// Throws tsenor::Error for the status of symmetric_eigen.
@@ -62,14 +60,13 @@ inline int lapack_size(std::int64_t n) {
   return static_cast<int>(n);
 }
 
-// U with H⁻¹ = UᵀU for the row-major n×n H at h (replaced), by LAPACK; info[0..1] as FactorStatus (info[2]
-// 0). With J the reversal (J_ij = 1 where i + j = n − 1): JHJ = U'ᵀU' (Cholesky), so H⁻¹ = J U'⁻¹U'⁻ᵀ J = UᵀU
-// for U = J U'⁻ᵀ J, an upper triangle with a positive diagonal: one factorisation and one triangular inverse,
-// n³/3 flops each, where forming H⁻¹ (potri) and factorising it again took 4n³/3. JHJ of a row-major array is
-// the array reversed, and so is U of the column-major U'⁻¹: U(i, j) = U'⁻¹(n−1−j, n−1−i) = a[n²−1−(i·n + j)].
+// U with H⁻¹ = UᵀU for the row-major n×n H at h (replaced), by LAPACK; info[0..1] as FactorStatus. With J the
+// reversal (J_ij = 1 where i + j = n − 1): JHJ = U'ᵀU' (Cholesky), so H⁻¹ = J U'⁻¹U'⁻ᵀ J = UᵀU for
+// U = J U'⁻ᵀ J, an upper triangle with a positive diagonal: one factorisation and one triangular inverse, n³/3
+// flops each, where forming H⁻¹ (potri) and factorising it again take 4n³/3. JHJ of a row-major array is the
+// array reversed, and so is U of the column-major U'⁻¹: U(i, j) = U'⁻¹(n−1−j, n−1−i) = a[n²−1−(i·n + j)].
 inline void lapack_inverse_cholesky_upper(double* h, std::int64_t n, int* info) {
   const int size = lapack_size(n);
-  info[2] = 0;
   std::reverse(h, h + n * n);  // JHJ, symmetric: the same array in column-major order
   dpotrf_("U", &size, h, &size, &info[0]);
   if (info[0] != 0) return;
@@ -125,9 +122,9 @@ inline void require_cusolver(cusolverStatus_t status, const char* what) {
 
 /// U, the upper Cholesky factor of H⁻¹ (H⁻¹ = UᵀU), of the symmetric positive definite n×n matrix in
 /// `h` (row-major, in exec's memory; replaced by U, zero below the diagonal): what SparseGPT's column
-/// updates read. `status` gets the steps' status words (check_inverse_cholesky). On hosts (and HIP, through
-/// the host) LAPACK's factorisation of the reversed H and a triangular inverse (lapack_inverse_cholesky_upper);
-/// on CUDA cuSOLVER's factorisation, inverse (potri) and a factorisation of H⁻¹, as the reference SparseGPT.
+/// updates read. `status` gets the steps' status words (check_inverse_cholesky). The factorisation of the
+/// reversed H and a triangular inverse (lapack_inverse_cholesky_upper): by cuSOLVER on CUDA, else by LAPACK on
+/// the host (HIP's data makes the round trip).
 template <class Exec, class Memory>
 void inverse_cholesky_upper(const Exec& exec, const Kokkos::View<double**, Kokkos::LayoutRight, Memory>& h,
                             const FactorStatus<Memory>& status) {
@@ -135,37 +132,48 @@ void inverse_cholesky_upper(const Exec& exec, const Kokkos::View<double**, Kokko
 #if defined(KOKKOS_ENABLE_CUDA)
   if constexpr (std::is_same<Exec, Kokkos::Cuda>::value) {
     if (const detail::CudaVendor* v = detail::cuda_vendor()) {
+      // As lapack_inverse_cholesky_upper: the array reversed (JHJ), its upper Cholesky factor U', U'⁻¹, the array
+      // reversed again, zero below the diagonal.
       const int size = detail::lapack_size(n);
+      const std::int64_t count = n * n;
       v->solver_set_stream(v->solver, exec.cuda_stream());
-      int lwork = 1, l = 0;
-      detail::require_cusolver(v->potrf_size(v->solver, CUBLAS_FILL_MODE_LOWER, size, h.data(), size, &l), "potrf");
-      lwork = std::max(lwork, l);
-      detail::require_cusolver(v->potri_size(v->solver, CUBLAS_FILL_MODE_LOWER, size, h.data(), size, &l), "potri");
-      lwork = std::max(lwork, l);
-      detail::require_cusolver(v->potrf_size(v->solver, CUBLAS_FILL_MODE_UPPER, size, h.data(), size, &l), "potrf");
-      lwork = std::max(lwork, l);
+      const auto reverse = [&]() {
+        Kokkos::parallel_for(
+            "tsenor::reverse_matrix", Kokkos::RangePolicy<Exec, Kokkos::IndexType<std::int64_t>>(exec, 0, count / 2),
+            KOKKOS_LAMBDA(std::int64_t k) {
+              double* const a = h.data();
+              const double t = a[k];
+              a[k] = a[count - 1 - k];
+              a[count - 1 - k] = t;
+            });
+      };
+      int lwork = 1;
+      detail::require_cusolver(v->potrf_size(v->solver, CUBLAS_FILL_MODE_UPPER, size, h.data(), size, &lwork), "potrf");
+      std::size_t trtri_device = 0, trtri_host = 0;
+      detail::require_cusolver(v->trtri_size(v->solver, CUBLAS_FILL_MODE_UPPER, CUBLAS_DIAG_NON_UNIT, n, CUDA_R_64F,
+                                             h.data(), n, &trtri_device, &trtri_host),
+                               "trtri");
+      const std::size_t work_doubles =
+          std::max<std::size_t>({1, static_cast<std::size_t>(lwork), (trtri_device + sizeof(double) - 1) / sizeof(double)});
       Kokkos::View<double*, Memory> work(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::cusolver_work"),
-                                         lwork);
+                                         work_doubles);
+      std::vector<char> host_work(trtri_host);
+      reverse();
       detail::require_cusolver(
-          v->potrf(v->solver, CUBLAS_FILL_MODE_LOWER, size, h.data(), size, work.data(), lwork, status.data()), "potrf");
-      detail::require_cusolver(
-          v->potri(v->solver, CUBLAS_FILL_MODE_LOWER, size, h.data(), size, work.data(), lwork, status.data() + 1),
-          "potri");
-      using Pairs = Kokkos::MDRangePolicy<Exec, Kokkos::Rank<2>, Kokkos::IndexType<std::int64_t>>;
-      Kokkos::parallel_for(  // as the LAPACK path: the row-major lower triangle from the upper one
-          "tsenor::mirror_inverse", Pairs(exec, {0, 0}, {n, n}), KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) {
-            if (i > j) h(i, j) = h(j, i);
-          });
-      detail::require_cusolver(
-          v->potrf(v->solver, CUBLAS_FILL_MODE_UPPER, size, h.data(), size, work.data(), lwork, status.data() + 2),
+          v->potrf(v->solver, CUBLAS_FILL_MODE_UPPER, size, h.data(), size, work.data(), static_cast<int>(work_doubles),
+                   status.data()),
           "potrf");
-      Kokkos::parallel_for(  // column-major U to row-major, zero below the diagonal
-          "tsenor::transpose_factor", Pairs(exec, {0, 0}, {n, n}), KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) {
-            if (i < j) {
-              h(i, j) = h(j, i);
-              h(j, i) = 0.0;
-            }
+      detail::require_cusolver(v->trtri(v->solver, CUBLAS_FILL_MODE_UPPER, CUBLAS_DIAG_NON_UNIT, n, CUDA_R_64F, h.data(),
+                                        n, work.data(), work_doubles * sizeof(double), host_work.data(), trtri_host,
+                                        status.data() + 1),
+                               "trtri");
+      reverse();
+      using Pairs = Kokkos::MDRangePolicy<Exec, Kokkos::Rank<2>, Kokkos::IndexType<std::int64_t>>;
+      Kokkos::parallel_for(  // (JHJ's entries were there)
+          "tsenor::zero_below_diagonal", Pairs(exec, {0, 0}, {n, n}), KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) {
+            if (i > j) h(i, j) = 0.0;
           });
+      if (trtri_host > 0) exec.fence();  // (the host workspace ends with this call)
       return;
     }
   }
