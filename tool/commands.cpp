@@ -83,7 +83,7 @@ int run_mask(const Args& args) {
   compat::checked_threads(args.threads, "--threads ");  // before any input is read
 
   const std::size_t m = static_cast<std::size_t>(args.options.m);
-  // Kokkos starts once the input's header has been checked and its shape accepted. On a GPU the solve stages the
+  // Once the input's header has been checked, its shape is checked and Kokkos starts. On a GPU the solve stages the
   // scores through page-locked buffers, which a fresh process has to allocate (about 0.4 ms a MiB on the H200's
   // host, 16 ms of a 35 ms solve of 8192² scores), and launches its kernels for the first time: another thread
   // does both (reserve_host_data) while the scores are read; the main thread makes no Kokkos call meanwhile.
@@ -98,7 +98,12 @@ int run_mask(const Args& args) {
   } join_reserving{reserving};
   double start_s = 0;  // Kokkos' start, during the read but not counted as reading
   const auto start_kokkos = [&](std::size_t rows, std::size_t cols, io::NpyDType dtype) {
-    if (rows == 0 || cols == 0 || (!args.options.zero_pad && (rows % m || cols % m))) return;  // refused below
+    if (rows == 0 || cols == 0)
+      throw Error(input_name + ": the matrix is empty (" + std::to_string(rows) + "x" + std::to_string(cols) + ")");
+    if (!args.options.zero_pad && (rows % m || cols % m))
+      throw Error(input_name + ": shape " + std::to_string(rows) + "x" + std::to_string(cols) +
+                  " is not a multiple of M = " + std::to_string(m) +
+                  " (--zero-pad pads the border tiles with zero scores and crops their masks)");
     const auto t_start = Clock::now();
     kokkos.emplace(args.threads, -1);
     start_s = since(t_start);
@@ -122,15 +127,8 @@ int run_mask(const Args& args) {
     start_kokkos(input.rows, input.cols, io::NpyDType::float32);
     input.f32 = example_weights(input.rows, input.cols);
   } else {
-    input = io::read_npy_matrix(args.input, start_kokkos);
+    input = io::read_npy_matrix(args.input, start_kokkos);  // (which refuses the shape before the data is read)
   }
-  if (input.rows == 0 || input.cols == 0)
-    throw Error(input_name + ": the matrix is empty (" + std::to_string(input.rows) + "x" +
-                std::to_string(input.cols) + ")");
-  if (!args.options.zero_pad && (input.rows % m || input.cols % m))
-    throw Error(input_name + ": shape " + std::to_string(input.rows) + "x" + std::to_string(input.cols) +
-                " is not a multiple of M = " + std::to_string(m) +
-                " (--zero-pad pads the border tiles with zero scores and crops their masks)");
   if (!args.input_is_score) {
     for (float& v : input.f32) v = std::fabs(v);
     for (double& v : input.f64) v = std::fabs(v);

@@ -700,6 +700,10 @@ class StagingBuffers {
   }
 };
 
+/// A staging buffer for a host-data call on `ExecSpace`.
+template <class ExecSpace>
+using StagingLease = typename StagingBuffers<compat::PinnedSpace<ExecSpace>>::template Lease<ExecSpace>;
+
 /// How a host-data call on an execution space that cannot read host memory cuts the matrix: chunks of whole tile
 /// rows, each through a page-locked staging buffer (compute_mask and reserve_host_data below).
 template <class Real>
@@ -788,7 +792,7 @@ Summary compute_mask(const ExecSpace& exec, const Real* scores, std::int64_t row
     const bool whole_totals = plan.whole_totals;
     const int slots = plan.slots;
     using Pinned = compat::PinnedSpace<ExecSpace>;
-    using Staging = typename detail::StagingBuffers<Pinned>::template Lease<ExecSpace>;
+    using Staging = detail::StagingLease<ExecSpace>;
     struct Slot {
       Kokkos::View<Real**, Kokkos::LayoutRight, Memory> scores;
       Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory> mask;
@@ -894,7 +898,7 @@ void reserve_host_data(const ExecSpace& exec, std::int64_t rows, std::int64_t co
     TSENOR_REQUIRE(rows >= 0 && cols >= 0, "tsenor::reserve_host_data: negative shape");
     if (rows == 0 || cols == 0) return;
     const detail::HostDataPlan<Real> plan(rows, cols, options);
-    using Staging = typename detail::StagingBuffers<compat::PinnedSpace<ExecSpace>>::template Lease<ExecSpace>;
+    using Staging = detail::StagingLease<ExecSpace>;
     {
       std::vector<std::unique_ptr<Staging>> staging;  // held together, so that each slot gets a buffer of its own
       for (int k = 0; k < plan.slots; ++k) staging.push_back(std::make_unique<Staging>(exec, plan.staging_bytes));
