@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Two probes of ALPS's transposable projection (issue 11), printed, not timed by a test.
+
+  overlap [--nm N:M] [--size S]   (torch CUDA): does tsenor's exact projection of one half of an S×S matrix's rows
+      run beside a cuBLAS SGEMM of the other half on a second stream (ALPS's iteration split in two row halves)?
+      Prints the GEMM and the projection alone, both halves one after another, and the two streams (ms, fastest
+      of 20 after a warm-up).
+  alps-rows [--nm N:M] [--size S] (CPU or CUDA torch): runs the PyTorch ALPS program of perf/layers_pytorch.py on an
+      S×S layer of perf/bench_layers.py and prints, per projection, the share of tiles in which every row's N
+      largest entries already make N per column (where a "row top-N is regular" shortcut would apply).
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import layers_pytorch  # noqa: E402
+from bench_layers import layer  # noqa: E402
+
+import tsenor  # noqa: E402
+
+
+def overlap(nm, size):
+    g = torch.Generator(device="cuda").manual_seed(0)
+    x = torch.randn(size, size, device="cuda", generator=g)
+    inverse = torch.randn(size, size, device="cuda", generator=g) / size ** 0.5
+    z2 = torch.randn(size, size, device="cuda", generator=g) ** 2
+    out = torch.empty(size, size, device="cuda")
+    keep = torch.empty(size, size, dtype=torch.uint8, device="cuda")
+    half = size // 2
+    halves = (slice(0, half), slice(half, size))
+    streams = (torch.cuda.Stream(), torch.cuda.Stream())
+
+    def timed(f, k=20):
+        f()
+        torch.cuda.synchronize()
+        best = float("inf")
+        for _ in range(k):
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            f()
+            torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - t)
+        return best * 1e3
+
+    def one_after_another():
+        for r in halves:
+            torch.mm(x[r], inverse, out=out[r])
+            tsenor.mask(z2[r], nm, out=keep[r])
+
+    def two_streams():  # the first half's projection can run beside the second half's GEMM
+        current = torch.cuda.current_stream()
+        for s, r in zip(streams, halves):
+            s.wait_stream(current)
+            with torch.cuda.stream(s):
+                torch.mm(x[r], inverse, out=out[r])
+                tsenor.mask(z2[r], nm, out=keep[r])
+        for s in streams:
+            current.wait_stream(s)
+
+    r = {"gemm": timed(lambda: torch.mm(x, inverse, out=out)), "mask": timed(lambda: tsenor.mask(z2, nm, out=keep)),
+         "halves one after another": timed(one_after_another), "two streams": timed(two_streams)}
+    print(f"overlap {nm} {size}x{size} (ms):", {k: round(v, 3) for k, v in r.items()})
+
+
+def alps_rows(nm, size, device):
+    n, m = tsenor.parse_nm(nm)
+    shares = []
+    solve = layers_pytorch._mask
+
+    def counting(scores, pattern):
+        keep = solve(scores, pattern)
+        rows, cols = scores.shape
+        tiles = scores.reshape(rows // m, m, cols // m, m).permute(0, 2, 1, 3)
+        top = torch.zeros_like(tiles, dtype=torch.int32).scatter_(3, tiles.topk(n, dim=3).indices, 1)
+        shares.append((top.sum(dim=2) == n).all(dim=2).float().mean().item())
+        return keep
+
+    layers_pytorch._mask = counting
+    w, h = layer(size, size, 2048, device, 7)
+    layers_pytorch.alps(w, h, nm)
+    layers_pytorch._mask = solve
+    print(f"alps-rows {nm} {size}x{size}: {len(shares)} projections; share of tiles whose row top-N is regular:")
+    print(" ".join(f"{s:.2f}" for s in shares), f"(mean {sum(shares) / len(shares):.3f})")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("probe", choices=("overlap", "alps-rows"))
+    p.add_argument("--nm", default="8:16")
+    p.add_argument("--size", type=int, default=None, help="overlap: 4096, alps-rows: 1024")
+    p.add_argument("--device", default="cpu", help="alps-rows: cpu or cuda")
+    a = p.parse_args()
+    if a.probe == "overlap":
+        overlap(a.nm, a.size or 4096)
+    else:
+        alps_rows(a.nm, a.size or 1024, a.device)
+
+
+if __name__ == "__main__":
+    main()
