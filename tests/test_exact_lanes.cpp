@@ -1,6 +1,6 @@
-// The exact method's two equivalent dual-start selections (quickselect on one lane, rank
-// counting on many) and tile padding must give the same tile masks bit for bit: GPUs use one
-// pair of choices, CPUs the other.
+// The exact method's equivalent dual-start selections (quickselect on one lane, rank
+// counting on many, sorting networks for lines of up to 32 entries) and tile padding must
+// give the same tile masks bit for bit: GPUs use one set of choices, CPUs another.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -12,9 +12,20 @@
 
 using namespace tsenor_test;
 
-TEST_CASE("rank-counting selection returns the same pair as quickselect") {
+namespace {
+
+// The network selection of width W when count fits, else the sorted pair itself.
+template <int W>
+void network_pair(const std::vector<double>& values, int k, double& kth, double& next) {
+  tsenor::detail::kth_largest_pair_by_network<W>([&](int t) { return values[t]; }, static_cast<int>(values.size()), k,
+                                                 kth, next);
+}
+
+}  // namespace
+
+TEST_CASE("rank counting and the sorting networks return the same pair as quickselect") {
   std::mt19937_64 rng(3);
-  for (int count : {2, 3, 4, 7, 8, 16, 31, 32, 64, 128}) {
+  for (int count : {2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 32, 64, 128}) {
     for (int distinct : {1, 2, 3, 1000000}) {
       std::uniform_int_distribution<int> d(0, distinct - 1);
       std::vector<double> values(count);
@@ -33,6 +44,17 @@ TEST_CASE("rank-counting selection returns the same pair as quickselect") {
         std::sort(sorted.rbegin(), sorted.rend());
         CHECK(kth == sorted[k - 1]);
         CHECK(next == sorted[k]);
+        // Every width that holds the values (pads below them).
+        for (int width : {8, 16, 32}) {
+          if (count > width) continue;
+          CAPTURE(width);
+          double kth_network = 1.0, next_network = 1.0;
+          if (width == 8) network_pair<8>(values, k, kth_network, next_network);
+          if (width == 16) network_pair<16>(values, k, kth_network, next_network);
+          if (width == 32) network_pair<32>(values, k, kth_network, next_network);
+          CHECK(kth_network == sorted[k - 1]);
+          CHECK(next_network == sorted[k]);
+        }
       }
     }
   }

@@ -25,6 +25,8 @@
 
 #include <Kokkos_Core.hpp>
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 
 #include "tsenor/lanes.hpp"
 #include "tsenor/rounding/tile_mask.hpp"
@@ -44,8 +46,10 @@ struct ExactWorkspace {
 
 /// How exact_solve_tile uses its lanes; every choice gives the same mask.
 struct ExactTuning {
-  /// Dual start: every lane selects its own line by counting ranks, without scratch (any
-  /// number of lanes); otherwise by quickselect in the workspace, which needs a single lane.
+  /// Dual start on lines of more than 32 entries (shorter ones go through a sorting network in
+  /// registers on every backend): every lane selects its own line by counting ranks, without
+  /// scratch (any number of lanes); otherwise by quickselect in the workspace, which needs a
+  /// single lane.
   bool select_by_rank = false;
   /// Path searches: scan for tight predecessors with all lanes, otherwise with one.
   bool parallel_search = false;
@@ -137,6 +141,77 @@ KOKKOS_INLINE_FUNCTION void kth_largest_pair_by_rank(const Value& value, int cou
   }
 }
 
+/// f(std::integral_constant<int, I>) for each I, in order.
+template <class F, int... I>
+KOKKOS_FORCEINLINE_FUNCTION void for_each_constant(const F& f, std::integer_sequence<int, I...>) {
+  (f(std::integral_constant<int, I>{}), ...);
+}
+
+/// Batcher's odd–even merge sort of W entries (a power of two) as a list of compare-exchanges
+/// (a[c] < b[c]; 19, 63 and 191 of them for W = 8, 16, 32), for sorting in registers.
+template <int W>
+struct MergeSortNetwork {
+  /// Writes the pairs when `a` and `b` are given; returns their number.
+  static KOKKOS_INLINE_FUNCTION constexpr int generate(int* a, int* b) {
+    int c = 0;
+    for (int p = 1; p < W; p <<= 1)
+      for (int k = p; k >= 1; k >>= 1)
+        for (int j = k % p; j + k < W; j += 2 * k)
+          for (int i = 0; i < k && i < W - j - k; ++i)
+            if ((i + j) / (2 * p) == (i + j + k) / (2 * p)) {
+              if (a) {
+                a[c] = i + j;
+                b[c] = i + j + k;
+              }
+              ++c;
+            }
+    return c;
+  }
+  static constexpr int size = generate(nullptr, nullptr);
+  struct Pairs {
+    int a[size], b[size];
+  };
+  static KOKKOS_INLINE_FUNCTION constexpr Pairs pairs() {
+    Pairs p{};
+    generate(p.a, p.b);
+    return p;
+  }
+};
+
+/// x[A] ← max, x[B] ← min. Two comparisons, so that compilers emit a max and a min instruction
+/// (one comparison and a select of both makes GCC branch).
+template <int A, int B>
+KOKKOS_FORCEINLINE_FUNCTION void exchange_descending(double* x) {
+  const double u = x[A], v = x[B];
+  x[A] = u > v ? u : v;
+  x[B] = u < v ? u : v;
+}
+
+/// Sorts x[0, W) descending; every index a constant, so that x stays in registers.
+template <int W, int... C>
+KOKKOS_FORCEINLINE_FUNCTION void sort_descending(double* x, std::integer_sequence<int, C...>) {
+  constexpr typename MergeSortNetwork<W>::Pairs p = MergeSortNetwork<W>::pairs();
+  (exchange_descending<p.a[C], p.b[C]>(x), ...);
+}
+
+/// The same pair for the values value(0 … count−1), count ≤ W (8, 16 or 32), by sorting them
+/// descending with MergeSortNetwork<W> (W − count pads of −max double sort last): no scratch and
+/// no branches, against quickselect's data-dependent rounds and rank counting's W² comparisons.
+template <int W, class Value>
+KOKKOS_INLINE_FUNCTION void kth_largest_pair_by_network(const Value& value, int count, int k, double& kth,
+                                                        double& next) {
+  double x[W];
+  const auto load = [&](auto t) { x[t] = t < count ? value(t) : -1.7976931348623157e308; };
+  const auto pick = [&](auto t) {
+    kth = t == k - 1 ? x[t] : kth;
+    next = t == k ? x[t] : next;
+  };
+  for_each_constant(load, std::make_integer_sequence<int, W>{});
+  sort_descending<W>(x, std::make_integer_sequence<int, MergeSortNetwork<W>::size>{});
+  kth = next = 0.0;
+  for_each_constant(pick, std::make_integer_sequence<int, W>{});
+}
+
 /// Node states in a phase: open, settled by Dijkstra, on the current search path, dead.
 enum ExactNodeState : int { node_open = 0, node_settled = 1, node_on_path = 2, node_dead = 3 };
 
@@ -191,11 +266,15 @@ KOKKOS_INLINE_FUNCTION ExactCosts<Real> exact_costs(const Member& team, const ro
 /// Phase 1, the dual start: an approximate dual by block coordinate ascent, ending with rows.
 /// A column's price q_j is the midpoint of its n-th and (n+1)-th best A_ij − θ_i, a row's
 /// threshold θ_i the midpoint of its n-th and (n+1)-th best A_ij − q_j (θ = q = 0 to begin
-/// with). Any prices give a valid start; good ones leave little surplus. ⌊log2 m⌋ + 2 passes
-/// in all, the same on every backend: each pass leaves ~15% fewer phases (8192² Gaussian,
-/// 8:16: 1.88 phases a tile after 4 passes, 1.34 after 6), which pays most on GPUs, where a
-/// phase costs many passes (H100: 12.4 → 10.9 ms at 8:16, 10.8 → 8.3 ms at 2:4); on a CPU it
-/// costs ≤ 10%. A pass reads only the other side's potentials, so its lines are independent.
+/// with). Any prices give a valid start; good ones leave little surplus. The number of passes
+/// is the same on every backend (it decides which optimal mask ties get): ⌊log2 m⌋ + 2, plus 4
+/// for m ≤ 16. Each pass leaves ~15–25% fewer phases (8192² |Gaussian|, 8:16: 1.35 phases a
+/// tile after 6 passes, 0.82 after 10), which pays on GPUs, where a phase costs many passes
+/// (H200, 8192²: 4:8 7.1 → 5.7 ms, 8:16 8.0 → 6.8 ms with the 4 more; at m = 32 they cost more
+/// than they save), and costs 5–10% on a CPU core (perf/results/h200/README.md, session 11).
+/// A line's n-th and (n+1)-th best come from a sorting network in registers for m ≤ 32, else by
+/// quickselect (one lane) or rank counting (many lanes). A pass reads only the other side's
+/// potentials, so its lines are independent.
 /// Leaves the row-optimal mask with its counts; returns the column surplus.
 template <class Member, class Real>
 KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::TileMask& mask,
@@ -207,7 +286,7 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
   double* const potential = ws.potential;
   int passes = 0;
   for (int w = m; w > 1; w >>= 1) ++passes;
-  passes += 2;
+  passes += m <= 16 ? 6 : 2;
   lanes::for_each(team, 2 * m, [&](int v) { potential[v] = 0.0; });
   for (int pass = passes - 1; pass >= 0; --pass) {
     const bool columns = pass % 2 == 1, revisit = pass + 2 < passes;
@@ -216,7 +295,22 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
       const int own = columns ? m + line : line;
       const double sign = columns ? 1.0 : -1.0;
       double kth, next_best;
-      if (select_by_rank) {
+      if (m <= 32) {
+        const auto by_network = [&](auto width) {
+          if (columns)
+            kth_largest_pair_by_network<decltype(width)::value>([&](int t) { return cost.a(t, line) + potential[t]; },
+                                                                m, n, kth, next_best);
+          else
+            kth_largest_pair_by_network<decltype(width)::value>(
+                [&](int t) { return cost.a(line, t) - potential[m + t]; }, m, n, kth, next_best);
+        };
+        if (m <= 8)
+          by_network(std::integral_constant<int, 8>{});
+        else if (m <= 16)
+          by_network(std::integral_constant<int, 16>{});
+        else
+          by_network(std::integral_constant<int, 32>{});
+      } else if (select_by_rank) {
         if (columns)
           kth_largest_pair_by_rank([&](int t) { return cost.a(t, line) + potential[t]; }, m, n, kth, next_best);
         else

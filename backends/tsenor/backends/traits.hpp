@@ -16,7 +16,7 @@ struct LaunchShape {
   int lanes = 1;                ///< vector lanes per tile (a power of two)
   int tiles_per_team = 1;       ///< team threads, one tile each
   int pad = 0;                  ///< tile rows hold m + pad entries (leading dimension)
-  bool select_by_rank = false;  ///< exact's dual start: rank counting (many lanes) or quickselect
+  bool select_by_rank = false;  ///< exact's dual start, m > 32: rank counting (many lanes) or quickselect
   bool parallel_search = false; ///< exact's path searches scan with all lanes
   int scratch_level = 0;        ///< 0: fast team memory (preferred); 1: large, slower
 };
