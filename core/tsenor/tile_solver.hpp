@@ -47,6 +47,7 @@ struct TileWorkspace {
     mask.col_count = take<int>(base, m);
     partial = take<double>(base, m);
     if (method == Method::exact) {
+      if (m <= 4) return;  // enumerated (exact.hpp): no dual, no paths, and more tiles fit in fast memory
       exact.potential = take<double>(base, 2 * m);
       exact.dist = take<double>(base, 2 * m);
       exact.key = take<double>(base, 2 * m);
