@@ -33,8 +33,8 @@
 
 namespace tsenor {
 
-/// Scratch of exact_solve_tile: 6·m doubles and 6·m ints. Node arrays hold the m rows, then
-/// the m columns (node m + j is column j).
+/// Scratch of exact_solve_tile: 6·m doubles and 6·m ints (none for tiles of m ≤ 4, which are
+/// enumerated). Node arrays hold the m rows, then the m columns (node m + j is column j).
 struct ExactWorkspace {
   double* potential;  // 2·m
   double* dist;       // 2·m: distance of a settled node
