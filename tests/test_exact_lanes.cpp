@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <random>
+#include <type_traits>
 #include <tsenor/tsenor.hpp>
 #include <vector>
 
@@ -63,8 +64,10 @@ TEST_CASE("rank counting and the sorting networks return the same pair as quicks
 namespace {
 
 // The exact mask of one m×m tile (row-major in `scores`) with the given selection and
-// leading dimension, on the host.
-std::vector<std::uint8_t> exact_tile(const std::vector<float>& scores, int n, int m, bool by_rank, int pad) {
+// leading dimension, on the host; with `fixed_order`, by the solver compiled for m (4, 8, 16
+// or 32), as batched launches use it.
+std::vector<std::uint8_t> exact_tile(const std::vector<float>& scores, int n, int m, bool by_rank, int pad,
+                                     bool fixed_order = false) {
   using Exec = Kokkos::DefaultHostExecutionSpace;
   using Policy = Kokkos::TeamPolicy<Exec>;
   const int ld = m + pad;
@@ -79,7 +82,14 @@ std::vector<std::uint8_t> exact_tile(const std::vector<float>& scores, int n, in
         tsenor::ExactTuning tuning;
         tuning.select_by_rank = by_rank;
         tuning.parallel_search = by_rank;
-        tsenor::exact_solve_tile(team, ws.mask, ws.score, ws.exact, tuning);
+        const auto solve = [&](auto order) {
+          tsenor::exact_solve_tile<decltype(order)::value>(team, ws.mask, ws.score, ws.exact, tuning);
+        };
+        if (fixed_order && m == 4) solve(std::integral_constant<int, 4>{});
+        else if (fixed_order && m == 8) solve(std::integral_constant<int, 8>{});
+        else if (fixed_order && m == 16) solve(std::integral_constant<int, 16>{});
+        else if (fixed_order && m == 32) solve(std::integral_constant<int, 32>{});
+        else solve(std::integral_constant<int, 0>{});
         for (int i = 0; i < m; ++i)
           for (int j = 0; j < m; ++j) mask[i * m + j] = ws.mask.kept[i * ld + j];
       });
@@ -89,7 +99,7 @@ std::vector<std::uint8_t> exact_tile(const std::vector<float>& scores, int n, in
 
 }  // namespace
 
-TEST_CASE("exact tiles do not depend on the selection routine or the row padding") {
+TEST_CASE("exact tiles do not depend on the selection routine, the row padding or a compiled order") {
   for (const auto& nm : std::vector<std::pair<int, int>>{{2, 4}, {3, 8}, {8, 16}, {5, 16}, {16, 32}, {20, 64}}) {
     const int n = nm.first, m = nm.second;
     for (const auto& family : all_families()) {
@@ -106,6 +116,7 @@ TEST_CASE("exact tiles do not depend on the selection routine or the row padding
         CHECK(exact_tile(tile, n, m, true, 0) == reference);
         CHECK(exact_tile(tile, n, m, true, 1) == reference);
         CHECK(exact_tile(tile, n, m, false, 3) == reference);
+        if (m <= 32) CHECK(exact_tile(tile, n, m, false, 1, true) == reference);
       }
     }
   }

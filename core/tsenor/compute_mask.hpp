@@ -129,7 +129,7 @@ struct TeamScratch {
 
 /// The batched solve: team thread k of team l solves tile l·per_team + k with its vector
 /// lanes, in its own slice of the team's scratch. Method M is fixed at compile time.
-template <Method M, class Member, class ScoreView, class MaskView, class Real>
+template <Method M, int StaticM, class Member, class ScoreView, class MaskView, class Real>
 struct SolveTiles {
   using Memory = typename Member::execution_space::memory_space;
   ScoreView scores;
@@ -142,7 +142,7 @@ struct SolveTiles {
 
   KOKKOS_INLINE_FUNCTION void operator()(const Member& team) const {
     const std::int64_t rows = grid.rows, cols = grid.cols;
-    const int m = grid.m, ld = scratch.ld;
+    const int m = StaticM > 0 ? StaticM : grid.m, ld = scratch.ld;
     const std::int64_t t = static_cast<std::int64_t>(team.league_rank()) * scratch.per_team + team.team_rank();
     if (t >= grid.tiles) return;
     char* const team_scratch =
@@ -167,7 +167,7 @@ struct SolveTiles {
     lanes::single(team, [&]() {
       for (int j = 0; j < m; ++j) score_sum += ws.partial[j];
     });
-    TileStatus st = solve_tile<M>(team, ws, params);
+    TileStatus st = solve_tile<M, StaticM>(team, ws, params);
     lanes::for_each(team, m, [&](int j) {
       for (int i = 0; i < m; ++i) {
         if (r0 + i < rows && c0 + j < cols) element(mask, b, r0 + i, c0 + j) = ws.mask.kept[i * ld + j];
@@ -351,13 +351,14 @@ void launch_tiles(const ExecSpace& exec, const ScoreView& scores, const MaskView
   scratch.ld = ld;
   scratch.tile_bytes = tile_bytes;
   if (tiles > 0) {
-    auto launch = [&](auto resolved) {
+    auto launch = [&](auto resolved, auto order) {
       constexpr Method M = decltype(resolved)::value;
+      constexpr int StaticM = decltype(order)::value;
       using Bounded = Kokkos::TeamPolicy<ExecSpace, typename Traits::template launch_bounds<M>>;
       // Fewer tiles per team when the bounds (registers) and the team memory do not allow
       // the shape's team size.
       // Every member has its own type, so the order below cannot mix them up.
-      detail::SolveTiles<M, typename Bounded::member_type, ScoreView, MaskView, Real> solve{
+      detail::SolveTiles<M, StaticM, typename Bounded::member_type, ScoreView, MaskView, Real> solve{
           scores, mask, status, fractional, params, grid, scratch};
       for (int per_team = scratch.per_team;; --per_team) {
         solve.scratch.per_team = per_team;
@@ -368,9 +369,20 @@ void launch_tiles(const ExecSpace& exec, const ScoreView& scores, const MaskView
         return;
       }
     };
-    if (method == Method::exact) launch(std::integral_constant<Method, Method::exact>{});
-    if (method == Method::entropic) launch(std::integral_constant<Method, Method::entropic>{});
-    if (method == Method::greedy) launch(std::integral_constant<Method, Method::greedy>{});
+    // The exact method has a kernel compiled for each common order (constant loop bounds and
+    // only that order's code: H200, 8192², 1.1–1.4× faster than the kernel for any order;
+    // perf/results/h200/README.md, session 12) and one for the others.
+    using Exact = std::integral_constant<Method, Method::exact>;
+    using Any = std::integral_constant<int, 0>;
+    if (method == Method::exact) {
+      if (m == 4) launch(Exact{}, std::integral_constant<int, 4>{});
+      else if (m == 8) launch(Exact{}, std::integral_constant<int, 8>{});
+      else if (m == 16) launch(Exact{}, std::integral_constant<int, 16>{});
+      else if (m == 32) launch(Exact{}, std::integral_constant<int, 32>{});
+      else launch(Exact{}, Any{});
+    }
+    if (method == Method::entropic) launch(std::integral_constant<Method, Method::entropic>{}, Any{});
+    if (method == Method::greedy) launch(std::integral_constant<Method, Method::greedy>{}, Any{});
   }
 }
 

@@ -212,6 +212,12 @@ KOKKOS_INLINE_FUNCTION void kth_largest_pair_by_network(const Value& value, int 
   for_each_constant(pick, std::make_integer_sequence<int, W>{});
 }
 
+/// The tile's order m: StaticM for a solver compiled for one order, else (0) mask.m.
+template <int StaticM>
+KOKKOS_FORCEINLINE_FUNCTION int tile_order(const rounding::TileMask& mask) {
+  return StaticM > 0 ? StaticM : mask.m;
+}
+
 /// Node states in a phase: open, settled by Dijkstra, on the current search path, dead.
 enum ExactNodeState : int { node_open = 0, node_settled = 1, node_on_path = 2, node_dead = 3 };
 
@@ -224,9 +230,11 @@ struct ExactCosts {
   double scale;  // 2^-512 for double tiles whose scores would overflow the potentials, else 1
   const double* potential;
 
-  KOKKOS_INLINE_FUNCTION double a(int i, int j) const {
-    if constexpr (sizeof(Real) > sizeof(float)) return static_cast<double>(score[i * ld + j]) * scale;
-    return static_cast<double>(score[i * ld + j]);
+  KOKKOS_INLINE_FUNCTION double a(int i, int j) const { return at(i * ld + j); }
+  /// The score at offset k of the tile (row k / ld, column k % ld).
+  KOKKOS_INLINE_FUNCTION double at(int k) const {
+    if constexpr (sizeof(Real) > sizeof(float)) return static_cast<double>(score[k]) * scale;
+    return static_cast<double>(score[k]);
   }
   /// s_ij = (A_ij − q_j) + π_i (π_i = −θ_i, moved by the phases). via_row and via_col are
   /// the only expressions that produce a distance, clamped at 0, so a settled node's
@@ -247,10 +255,10 @@ struct ExactCosts {
 /// The costs of `score`. Scores near the top of double's range would overflow potentials and
 /// distances: such a tile is scaled by 2^-512, exactly but for values below 2^-510, which
 /// cannot matter next to an optimum ≥ the largest score > 2^512. float scores never need it.
-template <class Member, class Real>
+template <int StaticM, class Member, class Real>
 KOKKOS_INLINE_FUNCTION ExactCosts<Real> exact_costs(const Member& team, const rounding::TileMask& mask,
                                                     const Real* score, const double* potential) {
-  const int m = mask.m, ld = mask.ld;
+  const int m = tile_order<StaticM>(mask), ld = mask.ld;
   ExactCosts<Real> cost{score, m, ld, 1.0, potential};
   if constexpr (sizeof(Real) > sizeof(float)) {
     const double largest = lanes::max(team, m, [&](int i) {
@@ -276,11 +284,11 @@ KOKKOS_INLINE_FUNCTION ExactCosts<Real> exact_costs(const Member& team, const ro
 /// quickselect (one lane) or rank counting (many lanes). A pass reads only the other side's
 /// potentials, so its lines are independent.
 /// Leaves the row-optimal mask with its counts; returns the column surplus.
-template <class Member, class Real>
+template <int StaticM, class Member, class Real>
 KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::TileMask& mask,
                                             const ExactCosts<Real>& cost, const ExactWorkspace& ws,
                                             bool select_by_rank) {
-  const int m = mask.m, n = mask.n, ld = mask.ld;
+  const int m = tile_order<StaticM>(mask), n = mask.n, ld = mask.ld;
   std::uint8_t* const kept = mask.kept;
   int* const col_count = mask.col_count;
   double* const potential = ws.potential;
@@ -291,30 +299,26 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
   for (int pass = passes - 1; pass >= 0; --pass) {
     const bool columns = pass % 2 == 1, revisit = pass + 2 < passes;
     lanes::for_each(team, m, [&](int line) {
-      auto value = [&](int t) { return columns ? cost.a(t, line) + potential[t] : cost.a(line, t) - potential[m + t]; };
-      const int own = columns ? m + line : line;
+      // The line's values: A_tj + π_t for column `line` (π_t = −θ_t), A_jt − q_t for row
+      // `line` (as A + (−1)·q, the same bits as A − q): one expression for both sides, so
+      // that the selection below is compiled once.
+      const int own = columns ? m + line : line, first = columns ? line : line * ld, stride = columns ? ld : 1;
+      const double* const other = columns ? potential : potential + m;
       const double sign = columns ? 1.0 : -1.0;
+      const auto value = [&](int t) { return cost.at(first + t * stride) + sign * other[t]; };
       double kth, next_best;
       if (m <= 32) {
-        const auto by_network = [&](auto width) {
-          if (columns)
-            kth_largest_pair_by_network<decltype(width)::value>([&](int t) { return cost.a(t, line) + potential[t]; },
-                                                                m, n, kth, next_best);
-          else
-            kth_largest_pair_by_network<decltype(width)::value>(
-                [&](int t) { return cost.a(line, t) - potential[m + t]; }, m, n, kth, next_best);
-        };
-        if (m <= 8)
-          by_network(std::integral_constant<int, 8>{});
+        constexpr int fixed = StaticM <= 8 ? 8 : StaticM <= 16 ? 16 : 32;
+        if constexpr (StaticM > 0 && StaticM <= 32)
+          kth_largest_pair_by_network<fixed>(value, m, n, kth, next_best);
+        else if (m <= 8)
+          kth_largest_pair_by_network<8>(value, m, n, kth, next_best);
         else if (m <= 16)
-          by_network(std::integral_constant<int, 16>{});
+          kth_largest_pair_by_network<16>(value, m, n, kth, next_best);
         else
-          by_network(std::integral_constant<int, 32>{});
+          kth_largest_pair_by_network<32>(value, m, n, kth, next_best);
       } else if (select_by_rank) {
-        if (columns)
-          kth_largest_pair_by_rank([&](int t) { return cost.a(t, line) + potential[t]; }, m, n, kth, next_best);
-        else
-          kth_largest_pair_by_rank([&](int t) { return cost.a(line, t) - potential[m + t]; }, m, n, kth, next_best);
+        kth_largest_pair_by_rank(value, m, n, kth, next_best);
       } else {
         // One lane, lines in order: the first pivot is this line's threshold from its last
         // pass, else the previous line's (just computed).
@@ -360,10 +364,10 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
 /// row through a kept entry, row → column through a free entry. It settles nodes until the
 /// deficient columns settled can absorb the whole surplus; leaves ws.dist and ws.state
 /// (settled or open) and returns the distance of the last settled node.
-template <class Member, class Real>
+template <int StaticM, class Member, class Real>
 KOKKOS_INLINE_FUNCTION double exact_dijkstra(const Member& team, const rounding::TileMask& mask,
                                              const ExactCosts<Real>& cost, const ExactWorkspace& ws, int surplus) {
-  const int m = mask.m, n = mask.n, ld = mask.ld;
+  const int m = tile_order<StaticM>(mask), n = mask.n, ld = mask.ld;
   const std::uint8_t* const kept = mask.kept;
   const int* const col_count = mask.col_count;
   double* const dist = ws.dist;
@@ -422,10 +426,10 @@ KOKKOS_INLINE_FUNCTION double exact_dijkstra(const Member& team, const rounding:
 /// arc about once. The first search always succeeds: Dijkstra's own path is there.
 /// `walk` is either the tile's lanes (their scans for a tight predecessor in parallel) or
 /// lanes::OneLane: on small tiles the sequential scan is cheaper than a reduction.
-template <class Walk, class Real>
+template <int StaticM, class Walk, class Real>
 KOKKOS_INLINE_FUNCTION void exact_augment(const Walk& walk, const rounding::TileMask& mask,
                                           const ExactCosts<Real>& cost, const ExactWorkspace& ws, int& left) {
-  const int m = mask.m, n = mask.n, ld = mask.ld;
+  const int m = tile_order<StaticM>(mask), n = mask.n, ld = mask.ld;
   std::uint8_t* const kept = mask.kept;
   int* const col_count = mask.col_count;
   const double* const dist = ws.dist;
@@ -502,9 +506,9 @@ KOKKOS_INLINE_FUNCTION void exact_augment(const Walk& walk, const rounding::Tile
 /// bottom, in double) wins. At most 6³ = 216 candidates (2:4: 90 regular), each a few
 /// additions and bit operations. Non-finite scores leave an empty (irregular) mask, as the
 /// phases do.
-template <class Real>
+template <int StaticM, class Real>
 KOKKOS_INLINE_FUNCTION void exact_enumerate(const rounding::TileMask& mask, const ExactCosts<Real>& cost) {
-  const int m = mask.m, n = mask.n, ld = mask.ld, last = m - 1, full = (1 << m) - 1;
+  const int m = tile_order<StaticM>(mask), n = mask.n, ld = mask.ld, last = m - 1, full = (1 << m) - 1;
   bool finite = true;
   // row_sum[i][s]: Σ A_ij over the columns j of subset s (bit j), left to right.
   double row_sum[4][16];
@@ -566,31 +570,32 @@ KOKKOS_INLINE_FUNCTION void exact_enumerate(const rounding::TileMask& mask, cons
 /// Solves the tile exactly with the lanes of `team`: 0 < n < m ≤ 128, finite scores (others
 /// make it stop with an irregular mask). `score` has the mask's leading dimension. Returns
 /// the number of phases (Dijkstra runs; 0 for tiles of m ≤ 4, which are enumerated).
-template <class Member, class Real>
+template <int StaticM = 0, class Member, class Real>
 KOKKOS_INLINE_FUNCTION int exact_solve_tile(const Member& team, const rounding::TileMask& mask, const Real* score,
                                             const ExactWorkspace& ws, ExactTuning tuning) {
-  const detail::ExactCosts<Real> cost = detail::exact_costs(team, mask, score, ws.potential);
-  if (mask.m <= 4) {
-    lanes::single(team, [&]() { detail::exact_enumerate(mask, cost); });
+  const int m = detail::tile_order<StaticM>(mask);
+  const detail::ExactCosts<Real> cost = detail::exact_costs<StaticM>(team, mask, score, ws.potential);
+  if (m <= 4) {
+    lanes::single(team, [&]() { detail::exact_enumerate<StaticM>(mask, cost); });
     return 0;
   }
-  int surplus = detail::exact_dual_start(team, mask, cost, ws, tuning.select_by_rank);
+  int surplus = detail::exact_dual_start<StaticM>(team, mask, cost, ws, tuning.select_by_rank);
   int phases = 0;
   while (surplus > 0) {
     ++phases;
     const int surplus_before = surplus;
-    const double horizon = detail::exact_dijkstra(team, mask, cost, ws, surplus);
+    const double horizon = detail::exact_dijkstra<StaticM>(team, mask, cost, ws, surplus);
     if (tuning.parallel_search) {
-      detail::exact_augment(team, mask, cost, ws, surplus);
+      detail::exact_augment<StaticM>(team, mask, cost, ws, surplus);
     } else {
-      lanes::single(team, [&](int& left) { detail::exact_augment(lanes::OneLane{}, mask, cost, ws, left); }, surplus);
+      lanes::single(team, [&](int& left) { detail::exact_augment<StaticM>(lanes::OneLane{}, mask, cost, ws, left); }, surplus);
     }
     // With finite scores the first search always succeeds; only non-finite ones (which
     // callers reject) can stall a phase. Stop then: the irregular mask reports it.
     if (surplus == surplus_before) break;
     // Potentials: π ← π − min(dist, horizon) keeps every residual reduced cost ≥ 0 and
     // makes every arc of a shortest path among settled nodes tight (cost 0).
-    lanes::for_each(team, 2 * mask.m, [&](int v) {
+    lanes::for_each(team, 2 * m, [&](int v) {
       ws.potential[v] -= ws.state[v] != detail::node_open ? ws.dist[v] : horizon;
     });
   }
