@@ -575,9 +575,11 @@ KOKKOS_INLINE_FUNCTION int exact_solve_tile(const Member& team, const rounding::
                                             const ExactWorkspace& ws, ExactTuning tuning) {
   const int m = detail::tile_order<StaticM>(mask);
   const detail::ExactCosts<Real> cost = detail::exact_costs<StaticM>(team, mask, score, ws.potential);
-  if (m <= 4) {
-    lanes::single(team, [&]() { detail::exact_enumerate<StaticM>(mask, cost); });
-    return 0;
+  if constexpr (StaticM <= 4) {  // (no enumeration compiled for larger orders)
+    if (m <= 4) {
+      lanes::single(team, [&]() { detail::exact_enumerate<StaticM>(mask, cost); });
+      return 0;
+    }
   }
   int surplus = detail::exact_dual_start<StaticM>(team, mask, cost, ws, tuning.select_by_rank);
   int phases = 0;
