@@ -201,8 +201,13 @@ template <int W, class Value>
 KOKKOS_INLINE_FUNCTION void kth_largest_pair_by_network(const Value& value, int count, int k, double& kth,
                                                         double& next) {
   double x[W];
-  const auto load = [&](auto t) { x[t] = t < count ? value(t) : -1.7976931348623157e308; };
-  const auto pick = [&](auto t) {
+  // (decltype(c)::value, not c's conversion: nvcc warns about that host function in device code)
+  const auto load = [&](auto c) {
+    constexpr int t = decltype(c)::value;
+    x[t] = t < count ? value(t) : -1.7976931348623157e308;
+  };
+  const auto pick = [&](auto c) {
+    constexpr int t = decltype(c)::value;
     kth = t == k - 1 ? x[t] : kth;
     next = t == k ? x[t] : next;
   };
