@@ -4,6 +4,10 @@
 // number of lanes or their order.
 // Every function takes the Kokkos team member, named `team` throughout the library, and
 // works with the vector lanes of the calling team thread.
+// On CUDA the functions use warp intrinsics themselves: Kokkos' vector operations compute the
+// lanes' warp mask with an integer division at every call, and broadcast every reduction
+// from one lane; in the exact kernel that was ~30% of the instructions (Nsight Compute,
+// H200, 8:16, perf/results/h200/README.md, session 12). Other backends use Kokkos'.
 #pragma once
 
 #include <Kokkos_Core.hpp>
@@ -17,22 +21,98 @@ template <class Member>
 constexpr bool single_lane =
     std::is_same<typename Member::execution_space::memory_space, Kokkos::HostSpace>::value;
 
+#if defined(KOKKOS_ENABLE_CUDA)
+/// Whether the team thread's lanes are a CUDA warp slice (functions below then use Warp).
+template <class Member>
+constexpr bool warp_lanes = std::is_same<typename Member::execution_space, Kokkos::Cuda>::value;
+#else
+template <class Member>
+constexpr bool warp_lanes = false;
+#endif
+
+/// A CUDA team thread's lanes: threadIdx.x of blockDim.x lanes (a power of two ≤ 32), a slice
+/// of one warp. Only device code calls these (host code has no CUDA team members).
+struct Warp {
+  static KOKKOS_FORCEINLINE_FUNCTION int lane() {
+#if defined(__CUDA_ARCH__)
+    return static_cast<int>(threadIdx.x);
+#else
+    return 0;
+#endif
+  }
+  static KOKKOS_FORCEINLINE_FUNCTION int size() {
+#if defined(__CUDA_ARCH__)
+    return static_cast<int>(blockDim.x);
+#else
+    return 1;
+#endif
+  }
+  /// The slice's lanes in the warp: threads are numbered x fastest, so the slice starts at
+  /// (threadIdx.y · blockDim.x) mod 32.
+  static KOKKOS_FORCEINLINE_FUNCTION unsigned mask() {
+#if defined(__CUDA_ARCH__)
+    return blockDim.x == 32 ? 0xffffffffu : ((1u << blockDim.x) - 1u) << ((threadIdx.y * blockDim.x) & 31u);
+#else
+    return 1u;
+#endif
+  }
+  static KOKKOS_FORCEINLINE_FUNCTION void sync() {
+#if defined(__CUDA_ARCH__)
+    __syncwarp(mask());
+#endif
+  }
+  /// The value of lane (this lane xor `offset`).
+  template <class T>
+  static KOKKOS_FORCEINLINE_FUNCTION T exchange(T value, int offset) {
+#if defined(__CUDA_ARCH__)
+    return __shfl_xor_sync(mask(), value, offset, blockDim.x);
+#else
+    (void)offset;
+    return value;
+#endif
+  }
+  /// Lane 0's value.
+  template <class T>
+  static KOKKOS_FORCEINLINE_FUNCTION T first_lane(T value) {
+#if defined(__CUDA_ARCH__)
+    return __shfl_sync(mask(), value, 0, blockDim.x);
+#else
+    return value;
+#endif
+  }
+};
+
 /// f(k) for k in [0, count), spread over the lanes; they are in step again afterwards.
 template <class Member, class F>
 KOKKOS_INLINE_FUNCTION void for_each(const Member& team, int count, const F& f) {
-  Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, count), f);
+  if constexpr (warp_lanes<Member>) {
+    for (int k = Warp::lane(); k < count; k += Warp::size()) f(k);
+    Warp::sync();
+  } else {
+    Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, count), f);
+  }
 }
 
 /// f() on one lane; afterwards every lane sees what it wrote.
 template <class Member, class F>
 KOKKOS_INLINE_FUNCTION void single(const Member& team, const F& f) {
-  Kokkos::single(Kokkos::PerThread(team), f);
+  if constexpr (warp_lanes<Member>) {
+    if (Warp::lane() == 0) f();
+    Warp::sync();
+  } else {
+    Kokkos::single(Kokkos::PerThread(team), f);
+  }
 }
 
 /// f(value) on one lane, then `value` on every lane.
 template <class Member, class F, class T>
 KOKKOS_INLINE_FUNCTION void single(const Member& team, const F& f, T& value) {
-  Kokkos::single(Kokkos::PerThread(team), f, value);
+  if constexpr (warp_lanes<Member> && std::is_arithmetic<T>::value) {
+    if (Warp::lane() == 0) f(value);
+    value = Warp::first_lane(value);
+  } else {
+    Kokkos::single(Kokkos::PerThread(team), f, value);
+  }
 }
 
 /// A value and its index, ordered by value, then index: a total order, so the minimum does not
@@ -88,6 +168,18 @@ KOKKOS_INLINE_FUNCTION double min(const Member& team, int count, const F& f) {
     const double lo01 = lo[1] < lo[0] ? lo[1] : lo[0], lo23 = lo[3] < lo[2] ? lo[3] : lo[2];
     return lo23 < lo01 ? lo23 : lo01;
   }
+  if constexpr (warp_lanes<Member>) {
+    double lo = 1.7976931348623157e308;
+    for (int k = Warp::lane(); k < count; k += Warp::size()) {
+      const double v = f(k);
+      lo = v < lo ? v : lo;
+    }
+    for (int offset = Warp::size() / 2; offset > 0; offset /= 2) {
+      const double v = Warp::exchange(lo, offset);
+      lo = v < lo ? v : lo;
+    }
+    return Warp::first_lane(lo);  // (the same on every lane but for NaN)
+  }
   double result = 0.0;
   Kokkos::parallel_reduce(
       Kokkos::ThreadVectorRange(team, count),
@@ -102,6 +194,18 @@ KOKKOS_INLINE_FUNCTION double min(const Member& team, int count, const F& f) {
 /// The largest f(k) over [0, count), on every lane.
 template <class Member, class F>
 KOKKOS_INLINE_FUNCTION double max(const Member& team, int count, const F& f) {
+  if constexpr (warp_lanes<Member>) {
+    double hi = -1.7976931348623157e308;
+    for (int k = Warp::lane(); k < count; k += Warp::size()) {
+      const double v = f(k);
+      hi = v > hi ? v : hi;
+    }
+    for (int offset = Warp::size() / 2; offset > 0; offset /= 2) {
+      const double v = Warp::exchange(hi, offset);
+      hi = v > hi ? v : hi;
+    }
+    return Warp::first_lane(hi);  // (the same on every lane but for NaN)
+  }
   double result = 0.0;
   Kokkos::parallel_reduce(
       Kokkos::ThreadVectorRange(team, count),
@@ -120,6 +224,19 @@ KOKKOS_INLINE_FUNCTION int first(const Member& team, int count, const P& pred) {
     int k = 0;
     while (k < count && !pred(k)) ++k;
     return k;
+  }
+  if constexpr (warp_lanes<Member>) {
+    int lo = count;
+    for (int k = Warp::lane(); k < count; k += Warp::size())
+      if (pred(k)) {
+        lo = k;
+        break;
+      }
+    for (int offset = Warp::size() / 2; offset > 0; offset /= 2) {
+      const int v = Warp::exchange(lo, offset);
+      lo = v < lo ? v : lo;
+    }
+    return lo;
   }
   int result = count;
   Kokkos::parallel_reduce(
@@ -141,6 +258,18 @@ KOKKOS_INLINE_FUNCTION KeyIndex argmin(const Member& team, int count, const F& f
     result.index = first(team, count, [&](int k) { return f(k) == result.key; });
     return result;
   }
+  if constexpr (warp_lanes<Member>) {
+    for (int k = Warp::lane(); k < count; k += Warp::size()) {
+      const double v = f(k);
+      if (v < result.key) result = KeyIndex{v, k};  // k increases: the lowest index of a tie stays
+    }
+    for (int offset = Warp::size() / 2; offset > 0; offset /= 2) {
+      const double key = Warp::exchange(result.key, offset);
+      const int index = Warp::exchange(result.index, offset);
+      if (key < result.key || (key == result.key && index < result.index)) result = KeyIndex{key, index};
+    }
+    return KeyIndex{Warp::first_lane(result.key), Warp::first_lane(result.index)};  // (NaN aside, the same)
+  }
   Kokkos::parallel_reduce(
       Kokkos::ThreadVectorRange(team, count),
       [&](int k, KeyIndex& lo) {
@@ -154,6 +283,12 @@ KOKKOS_INLINE_FUNCTION KeyIndex argmin(const Member& team, int count, const F& f
 /// Σ f(k) over [0, count) for integer f, on every lane.
 template <class Member, class F>
 KOKKOS_INLINE_FUNCTION int sum(const Member& team, int count, const F& f) {
+  if constexpr (warp_lanes<Member>) {
+    int total = 0;
+    for (int k = Warp::lane(); k < count; k += Warp::size()) total += f(k);
+    for (int offset = Warp::size() / 2; offset > 0; offset /= 2) total += Warp::exchange(total, offset);
+    return total;
+  }
   int result = 0;
   Kokkos::parallel_reduce(
       Kokkos::ThreadVectorRange(team, count), [&](int k, int& total) { total += f(k); }, Kokkos::Sum<int>(result));
