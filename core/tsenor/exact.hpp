@@ -430,7 +430,7 @@ KOKKOS_INLINE_FUNCTION double exact_dijkstra(const Member& team, const rounding:
 /// node left without reaching a root is dead (arcs are only used up), so a pass scans each
 /// arc about once. The first search always succeeds: Dijkstra's own path is there.
 /// `walk` is either the tile's lanes (their scans for a tight predecessor in parallel) or
-/// lanes::OneLane: on small tiles the sequential scan is cheaper than a reduction.
+/// lanes::OneLane (a plain loop on one lane); the backend chooses (LaunchShape::parallel_search).
 template <int StaticM, class Walk, class Real>
 KOKKOS_INLINE_FUNCTION void exact_augment(const Walk& walk, const rounding::TileMask& mask,
                                           const ExactCosts<Real>& cost, const ExactWorkspace& ws, int& left) {
