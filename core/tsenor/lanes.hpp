@@ -104,11 +104,12 @@ KOKKOS_INLINE_FUNCTION void single(const Member& team, const F& f) {
   }
 }
 
-/// f(value) on one lane, then `value` on every lane.
+/// f(value) on one lane, then `value` on every lane; every lane sees what f wrote.
 template <class Member, class F, class T>
 KOKKOS_INLINE_FUNCTION void single(const Member& team, const F& f, T& value) {
-  if constexpr (warp_lanes<Member> && std::is_arithmetic<T>::value) {
+  if constexpr (warp_lanes<Member> && (std::is_same<T, int>::value || std::is_same<T, double>::value)) {
     if (Warp::lane() == 0) f(value);
+    Warp::sync();
     value = Warp::first_lane(value);
   } else {
     Kokkos::single(Kokkos::PerThread(team), f, value);
