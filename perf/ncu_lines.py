@@ -9,7 +9,8 @@ innermost line of an inlined call counts (nvdisasm's line table).
 
   python3 perf/ncu_lines.py BINARY TABLE.csv[.gz] KERNEL_REGEX [--lines 45]
 
-KERNEL_REGEX picks the kernel's mangled name in the binary (the first match), for instance
+KERNEL_REGEX picks the kernel's mangled name in the binary (the first match, in the first of the
+binary's cubins, in name order, that has one: build for one architecture), for instance
 'SolveTilesILNS3_6MethodE3ELi16ENS0_14CudaTeamMemberENS_4ViewIPPfJNS_11LayoutRightENS_6DeviceINS_4CudaE'.
 The table must hold that kernel first (ncu --kernel-name ... --launch-count 1, or its first one).
 """
@@ -30,7 +31,8 @@ def line_table(binary, kernel):
         subprocess.run(["cuobjdump", "-xelf", "all", str(pathlib.Path(binary).resolve())], cwd=tmp,
                        check=True, capture_output=True)
         for cubin in sorted(pathlib.Path(tmp).glob("*.cubin")):
-            sass = subprocess.run(["nvdisasm", "-g", "-c", str(cubin)], capture_output=True, text=True).stdout
+            sass = subprocess.run(["nvdisasm", "-g", "-c", str(cubin)], capture_output=True, text=True,
+                                  check=True).stdout
             table, inside, where = {}, False, ("?", 0)
             for text in sass.split("\n"):
                 section = re.match(r"\s*\.section\s+\.text\.(\S+?),", text)

@@ -1,6 +1,7 @@
 // The exact method's equivalent dual-start selections (quickselect on one lane, rank
-// counting on many, sorting networks for lines of up to 32 entries) and tile padding must
-// give the same tile masks bit for bit: GPUs use one set of choices, CPUs another.
+// counting on many, sorting networks for lines of up to 32 entries), tile padding and the
+// solver compiled for one M must give the same tile masks bit for bit: GPUs use one set of
+// choices, CPUs another.
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -57,7 +57,8 @@ struct IdentityCase {
 
 std::vector<IdentityCase> identity_cases() {
   std::vector<IdentityCase> cases;
-  const std::pair<int, int> patterns[] = {{2, 4}, {4, 8}, {8, 16}, {16, 32}, {3, 8}, {5, 16}, {7, 8}};
+  const std::pair<int, int> patterns[] = {{2, 4}, {4, 8}, {8, 16}, {16, 32}, {3, 8}, {5, 16}, {7, 8},
+                                          {3, 6}, {5, 12}};  // (the last two: M of no compiled kernel, idle lanes)
   for (auto method : {tsenor::Method::entropic, tsenor::Method::exact, tsenor::Method::greedy}) {
     for (auto [n, m] : patterns)
       for (const std::string& family : all_families()) cases.push_back({n, m, family, method, false, false});

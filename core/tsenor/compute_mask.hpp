@@ -128,7 +128,8 @@ struct TeamScratch {
 };
 
 /// The batched solve: team thread k of team l solves tile l·per_team + k with its vector
-/// lanes, in its own slice of the team's scratch. Method M is fixed at compile time.
+/// lanes, in its own slice of the team's scratch. Method M is fixed at compile time, and so is
+/// the tile order when StaticM is not 0 (it is then grid.m).
 template <Method M, int StaticM, class Member, class ScoreView, class MaskView, class Real>
 struct SolveTiles {
   using Memory = typename Member::execution_space::memory_space;

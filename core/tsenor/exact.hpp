@@ -575,6 +575,8 @@ KOKKOS_INLINE_FUNCTION void exact_enumerate(const rounding::TileMask& mask, cons
 /// Solves the tile exactly with the lanes of `team`: 0 < n < m ≤ 128, finite scores (others
 /// make it stop with an irregular mask). `score` has the mask's leading dimension. Returns
 /// the number of phases (Dijkstra runs; 0 for tiles of m ≤ 4, which are enumerated).
+/// StaticM: m compiled in (constant loop bounds, only that m's code), which must then equal
+/// mask.m; 0 (the default) solves any m. Both give the same mask.
 template <int StaticM = 0, class Member, class Real>
 KOKKOS_INLINE_FUNCTION int exact_solve_tile(const Member& team, const rounding::TileMask& mask, const Real* score,
                                             const ExactWorkspace& ws, ExactTuning tuning) {

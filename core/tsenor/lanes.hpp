@@ -113,6 +113,7 @@ KOKKOS_INLINE_FUNCTION void single(const Member& team, const F& f, T& value) {
     value = Warp::first_lane(value);
   } else {
     Kokkos::single(Kokkos::PerThread(team), f, value);
+    if constexpr (warp_lanes<Member>) Warp::sync();  // (Kokkos' version only shuffles the value)
   }
 }
 
@@ -262,7 +263,7 @@ KOKKOS_INLINE_FUNCTION KeyIndex argmin(const Member& team, int count, const F& f
   if constexpr (warp_lanes<Member>) {
     for (int k = Warp::lane(); k < count; k += Warp::size()) {
       const double v = f(k);
-      if (v < result.key) result = KeyIndex{v, k};  // k increases: the lowest index of a tie stays
+      if (v < result.key || (v == result.key && k < result.index)) result = KeyIndex{v, k};
     }
     for (int offset = Warp::size() / 2; offset > 0; offset /= 2) {
       const double key = Warp::exchange(result.key, offset);
@@ -278,6 +279,7 @@ KOKKOS_INLINE_FUNCTION KeyIndex argmin(const Member& team, int count, const F& f
         if (v < lo.key || (v == lo.key && k < lo.index)) lo = KeyIndex{v, k};
       },
       MinKeyIndex(result));
+  if (result.index > count) result.index = count;  // (the reducer starts from the largest int)
   return result;
 }
 

@@ -98,7 +98,7 @@ struct TileParams {
 /// Solves the tile whose scores are already in ws.score with method M (p.method, a template
 /// parameter so that each method's kernel holds only its own code); leaves the mask in
 /// ws.mask. The status is complete on the lane that runs `lanes::single` (the one that stores
-/// it).
+/// it). StaticM: the tile's m compiled in (must equal ws.mask.m), or 0 for any m.
 template <Method M, int StaticM = 0, class Member, class Real>
 KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const Member& team, const TileWorkspace<Real>& ws, const TileParams& p) {
   static_assert(M == Method::exact || M == Method::entropic || M == Method::greedy, "a resolved method");

@@ -58,9 +58,15 @@ struct LaunchTraits<ExecSpace, std::enable_if_t<!std::is_same<typename ExecSpace
     s.tiles_per_team = 128 / s.lanes;
     s.pad = 1;
     s.select_by_rank = true;
-    // Measured with the lanes' warp-shuffle reductions (H200, 8192²): 4:8 3.1 -> 2.9 ms, 8:16
-    // 4.2 -> 3.7 ms, 16:32 the same; through Kokkos' reductions one lane was faster below m = 32.
-    s.parallel_search = m >= 8;
+    // The path searches on all lanes: where the lanes reduce with warp shuffles (CUDA,
+    // lanes.hpp) from m = 8 (H200, 8192²: 4:8 3.1 -> 2.9 ms, 8:16 4.2 -> 3.7 ms, 16:32 the same);
+    // through Kokkos' reductions (HIP) one lane was faster below m = 32 (measured on CUDA).
+#if defined(KOKKOS_ENABLE_CUDA)
+    constexpr bool warp_shuffles = std::is_same<ExecSpace, Kokkos::Cuda>::value;
+#else
+    constexpr bool warp_shuffles = false;
+#endif
+    s.parallel_search = m >= (warp_shuffles ? 8 : 32);
     return s;
   }
   /// The exact kernel: 128 threads, 8 blocks an SM (≤ 64 registers a thread): it is bound by
