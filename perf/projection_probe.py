@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Two probes of ALPS's transposable projection (issue 11), printed, not timed by a test.
+"""Three probes of ALPS's transposable projection (issue 11), printed, not timed by a test.
 
   overlap [--nm N:M] [--size S]   (torch CUDA): does tsenor's exact projection of one half of an S×S matrix's rows
       run beside a cuBLAS SGEMM of the other half on a second stream (ALPS's iteration split in two row halves)?
@@ -8,6 +8,11 @@
   alps-rows [--nm N:M] [--size S] (CPU or CUDA torch): runs the PyTorch ALPS program of perf/layers_pytorch.py on an
       S×S layer of perf/bench_layers.py and prints, per projection, the share of tiles in which every row's N
       largest entries already make N per column (where a "row top-N is regular" shortcut would apply).
+  guess-count [--nm N:M] (CPU torch): replays the exact method's dual start (exact.hpp: passes alternating columns
+      and rows, each line's price the midpoint of its N-th and (N+1)-th best) on 2048 uniform and 2048 squared-
+      Gaussian tiles and prints, per pass, the share of lines whose values above the line's price from two
+      passes before number exactly N (where counting against that guess would settle the selection without the
+      sorting network), and the share of GPU warps (32 lanes: 32/M tiles) in which every line does.
 """
 import argparse
 import os
@@ -87,15 +92,45 @@ def alps_rows(nm, size, device):
     print(" ".join(f"{s:.2f}" for s in shares), f"(mean {sum(shares) / len(shares):.3f})")
 
 
+def guess_count(nm, tiles=2048):
+    n, m = tsenor.parse_nm(nm)
+    passes = m.bit_length() - 1 + (6 if m <= 16 else 2)
+    per_warp = max(1, 32 // m)
+    g = torch.Generator().manual_seed(1)
+    for family, a in (("uniform", torch.rand(tiles, m, m, generator=g, dtype=torch.float64)),
+                      ("squared Gaussian", torch.randn(tiles, m, m, generator=g, dtype=torch.float64) ** 2)):
+        pi = torch.zeros(tiles, m, dtype=torch.float64)  # rows: π_i = −θ_i
+        q = torch.zeros(tiles, m, dtype=torch.float64)   # columns
+        lines, warps = [], []
+        for p in range(passes - 1, -1, -1):
+            if p % 2 == 1:  # columns: values A_ij + π_i of column j
+                values, guess = (a + pi[:, :, None]).transpose(1, 2), q
+            else:  # rows: values A_ij − q_j of row i, against θ_i = −π_i
+                values, guess = a - q[:, None, :], -pi
+            top = values.sort(dim=2, descending=True).values
+            settled = (values > guess[:, :, None]).sum(dim=2) == n
+            lines.append(settled.double().mean().item())
+            warps.append(settled.reshape(tiles // per_warp, -1).all(dim=1).double().mean().item())
+            price = 0.5 * (top[:, :, n - 1] + top[:, :, n])
+            if p % 2 == 1:
+                q = price
+            else:
+                pi = -price
+        print(f"guess-count {nm} {family}, {passes} passes (first to last): lines",
+              " ".join(f"{v:.2f}" for v in lines), "| warps", " ".join(f"{v:.3f}" for v in warps))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("probe", choices=("overlap", "alps-rows"))
+    p.add_argument("probe", choices=("overlap", "alps-rows", "guess-count"))
     p.add_argument("--nm", default="8:16")
     p.add_argument("--size", type=int, default=None, help="overlap: 4096, alps-rows: 1024")
     p.add_argument("--device", default="cpu", help="alps-rows: cpu or cuda")
     a = p.parse_args()
     if a.probe == "overlap":
         overlap(a.nm, a.size or 4096)
+    elif a.probe == "guess-count":
+        guess_count(a.nm)
     else:
         alps_rows(a.nm, a.size or 1024, a.device)
 
