@@ -65,8 +65,8 @@ TEST_CASE("rank counting and the sorting networks return the same pair as quicks
 namespace {
 
 // The exact mask of one m×m tile (row-major in `scores`) with the given selection and
-// leading dimension, on the host; with `fixed_order`, by the solver compiled for m (4, 8, 16
-// or 32), as batched launches use it.
+// leading dimension, on the host; with `fixed_order`, by the solver compiled for m where the
+// batched launches have one (tsenor::detail::with_exact_order).
 std::vector<std::uint8_t> exact_tile(const std::vector<float>& scores, int n, int m, bool by_rank, int pad,
                                      bool fixed_order = false) {
   using Exec = Kokkos::DefaultHostExecutionSpace;
@@ -86,11 +86,10 @@ std::vector<std::uint8_t> exact_tile(const std::vector<float>& scores, int n, in
         const auto solve = [&](auto order) {
           tsenor::exact_solve_tile<decltype(order)::value>(team, ws.mask, ws.score, ws.exact, tuning);
         };
-        if (fixed_order && m == 4) solve(std::integral_constant<int, 4>{});
-        else if (fixed_order && m == 8) solve(std::integral_constant<int, 8>{});
-        else if (fixed_order && m == 16) solve(std::integral_constant<int, 16>{});
-        else if (fixed_order && m == 32) solve(std::integral_constant<int, 32>{});
-        else solve(std::integral_constant<int, 0>{});
+        if (fixed_order)
+          tsenor::detail::with_exact_order(m, solve);
+        else
+          solve(std::integral_constant<int, 0>{});
         for (int i = 0; i < m; ++i)
           for (int j = 0; j < m; ++j) mask[i * m + j] = ws.mask.kept[i * ld + j];
       });

@@ -316,6 +316,19 @@ Kokkos::View<T*, Memory> reserve(Kokkos::View<T*, Memory>* kept, std::int64_t n,
   return fresh;
 }
 
+/// f(std::integral_constant<int, M>) with the tile order M that the exact method's kernels are
+/// compiled for (4, 8, 16, 32: constant loop bounds and only that order's code; H200, 8192²,
+/// 1.1–1.4× faster than the kernel for any order, perf/results/h200/README.md, session 12), else
+/// f(std::integral_constant<int, 0>) (any order).
+template <class F>
+void with_exact_order(int m, const F& f) {
+  if (m == 4) f(std::integral_constant<int, 4>{});
+  else if (m == 8) f(std::integral_constant<int, 8>{});
+  else if (m == 16) f(std::integral_constant<int, 16>{});
+  else if (m == 32) f(std::integral_constant<int, 32>{});
+  else f(std::integral_constant<int, 0>{});
+}
+
 /// The batched solve of every tile, launched on `exec` and not waited for: no checks of the scores,
 /// no host synchronisation. `status` has one entry per tile; `batch` is 1 for rank-2 views.
 template <class ExecSpace, class ScoreView, class MaskView>
@@ -370,18 +383,9 @@ void launch_tiles(const ExecSpace& exec, const ScoreView& scores, const MaskView
         return;
       }
     };
-    // The exact method has a kernel compiled for each common order (constant loop bounds and
-    // only that order's code: H200, 8192², 1.1–1.4× faster than the kernel for any order;
-    // perf/results/h200/README.md, session 12) and one for the others.
-    using Exact = std::integral_constant<Method, Method::exact>;
     using Any = std::integral_constant<int, 0>;
-    if (method == Method::exact) {
-      if (m == 4) launch(Exact{}, std::integral_constant<int, 4>{});
-      else if (m == 8) launch(Exact{}, std::integral_constant<int, 8>{});
-      else if (m == 16) launch(Exact{}, std::integral_constant<int, 16>{});
-      else if (m == 32) launch(Exact{}, std::integral_constant<int, 32>{});
-      else launch(Exact{}, Any{});
-    }
+    if (method == Method::exact)
+      with_exact_order(m, [&](auto order) { launch(std::integral_constant<Method, Method::exact>{}, order); });
     if (method == Method::entropic) launch(std::integral_constant<Method, Method::entropic>{}, Any{});
     if (method == Method::greedy) launch(std::integral_constant<Method, Method::greedy>{}, Any{});
   }
