@@ -65,10 +65,10 @@ TEST_CASE("rank counting and the sorting networks return the same pair as quicks
 namespace {
 
 // The exact mask of one m×m tile (row-major in `scores`) with the given selection and
-// leading dimension, on the host; with `fixed_order`, by the solver compiled for m where the
-// batched launches have one (tsenor::detail::with_exact_order).
+// leading dimension, on the host; with `fixed_shape`, by the solver compiled for m (and n) where
+// the batched launches have one (tsenor::detail::with_exact_shape).
 std::vector<std::uint8_t> exact_tile(const std::vector<float>& scores, int n, int m, bool by_rank, int pad,
-                                     bool fixed_order = false) {
+                                     bool fixed_shape = false) {
   using Exec = Kokkos::DefaultHostExecutionSpace;
   using Policy = Kokkos::TeamPolicy<Exec>;
   const int ld = m + pad;
@@ -83,13 +83,13 @@ std::vector<std::uint8_t> exact_tile(const std::vector<float>& scores, int n, in
         tsenor::ExactTuning tuning;
         tuning.select_by_rank = by_rank;
         tuning.parallel_search = by_rank;
-        const auto solve = [&](auto order) {
-          tsenor::exact_solve_tile<decltype(order)::value>(team, ws.mask, ws.score, ws.exact, tuning);
+        const auto solve = [&](auto shape) {
+          tsenor::exact_solve_tile<decltype(shape)>(team, ws.mask, ws.score, ws.exact, tuning);
         };
-        if (fixed_order)
-          tsenor::detail::with_exact_order(m, solve);
+        if (fixed_shape)
+          tsenor::detail::with_exact_shape(m, n, solve);
         else
-          solve(std::integral_constant<int, 0>{});
+          solve(tsenor::TileShape<>{});
         for (int i = 0; i < m; ++i)
           for (int j = 0; j < m; ++j) mask[i * m + j] = ws.mask.kept[i * ld + j];
       });
@@ -99,8 +99,8 @@ std::vector<std::uint8_t> exact_tile(const std::vector<float>& scores, int n, in
 
 }  // namespace
 
-TEST_CASE("exact tiles do not depend on the selection routine, the row padding or a compiled order") {
-  for (const auto& nm : std::vector<std::pair<int, int>>{{2, 4}, {3, 8}, {8, 16}, {5, 16}, {16, 32}, {20, 64}}) {
+TEST_CASE("exact tiles do not depend on the selection routine, the row padding or a compiled shape") {
+  for (const auto& nm : std::vector<std::pair<int, int>>{{2, 4}, {3, 8}, {4, 8}, {8, 16}, {5, 16}, {16, 32}, {20, 64}}) {
     const int n = nm.first, m = nm.second;
     for (const auto& family : all_families()) {
       CAPTURE(n);

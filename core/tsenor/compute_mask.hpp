@@ -129,8 +129,8 @@ struct TeamScratch {
 
 /// The batched solve: team thread k of team l solves tile l·per_team + k with its vector
 /// lanes, in its own slice of the team's scratch. Method M is fixed at compile time, and so is
-/// the tile order when StaticM is not 0 (it is then grid.m).
-template <Method M, int StaticM, class Member, class ScoreView, class MaskView, class Real>
+/// the tile's shape when Shape's are not 0 (they are then grid.m and grid.n).
+template <Method M, class Shape, class Member, class ScoreView, class MaskView, class Real>
 struct SolveTiles {
   using Memory = typename Member::execution_space::memory_space;
   ScoreView scores;
@@ -143,7 +143,7 @@ struct SolveTiles {
 
   KOKKOS_INLINE_FUNCTION void operator()(const Member& team) const {
     const std::int64_t rows = grid.rows, cols = grid.cols;
-    const int m = StaticM > 0 ? StaticM : grid.m, ld = scratch.ld;
+    const int m = Shape::m > 0 ? Shape::m : grid.m, ld = scratch.ld;
     const std::int64_t t = static_cast<std::int64_t>(team.league_rank()) * scratch.per_team + team.team_rank();
     if (t >= grid.tiles) return;
     char* const team_scratch =
@@ -168,7 +168,7 @@ struct SolveTiles {
     lanes::single(team, [&]() {
       for (int j = 0; j < m; ++j) score_sum += ws.partial[j];
     });
-    TileStatus st = solve_tile<M, StaticM>(team, ws, params);
+    TileStatus st = solve_tile<M, Shape>(team, ws, params);
     lanes::for_each(team, m, [&](int j) {
       for (int i = 0; i < m; ++i) {
         if (r0 + i < rows && c0 + j < cols) element(mask, b, r0 + i, c0 + j) = ws.mask.kept[i * ld + j];
@@ -316,17 +316,21 @@ Kokkos::View<T*, Memory> reserve(Kokkos::View<T*, Memory>* kept, std::int64_t n,
   return fresh;
 }
 
-/// f(std::integral_constant<int, M>) with the tile order M that the exact method's kernels are
-/// compiled for (4, 8, 16, 32: constant loop bounds and only that order's code; H200, 8192²,
-/// 1.1–1.4× faster than the kernel for any order, perf/results/h200/README.md, session 12), else
-/// f(std::integral_constant<int, 0>) (any order).
+/// f(TileShape<M, N>{}) with the tile shape that the exact method's kernels are compiled for:
+/// orders 4, 8, 16, 32 (constant loop bounds and only that order's code; H200, 8192², 1.1–1.4×
+/// faster than the kernel for any order, perf/results/h200/README.md, session 12), with N = M/2
+/// compiled in too for M ≥ 8 (the selection networks then keep only what leads to the two middle
+/// ranks, ~25% fewer operations), else N = 0 (any N); else TileShape<> (any order).
 template <class F>
-void with_exact_order(int m, const F& f) {
-  if (m == 4) f(std::integral_constant<int, 4>{});
-  else if (m == 8) f(std::integral_constant<int, 8>{});
-  else if (m == 16) f(std::integral_constant<int, 16>{});
-  else if (m == 32) f(std::integral_constant<int, 32>{});
-  else f(std::integral_constant<int, 0>{});
+void with_exact_shape(int m, int n, const F& f) {
+  if (m == 4) f(TileShape<4>{});
+  else if (m == 8 && n == 4) f(TileShape<8, 4>{});
+  else if (m == 8) f(TileShape<8>{});
+  else if (m == 16 && n == 8) f(TileShape<16, 8>{});
+  else if (m == 16) f(TileShape<16>{});
+  else if (m == 32 && n == 16) f(TileShape<32, 16>{});
+  else if (m == 32) f(TileShape<32>{});
+  else f(TileShape<>{});
 }
 
 /// The batched solve of every tile, launched on `exec` and not waited for: no checks of the scores,
@@ -365,14 +369,14 @@ void launch_tiles(const ExecSpace& exec, const ScoreView& scores, const MaskView
   scratch.ld = ld;
   scratch.tile_bytes = tile_bytes;
   if (tiles > 0) {
-    auto launch = [&](auto resolved, auto order) {
+    auto launch = [&](auto resolved, auto compiled) {
       constexpr Method M = decltype(resolved)::value;
-      constexpr int StaticM = decltype(order)::value;
+      using Shape = decltype(compiled);
       using Bounded = Kokkos::TeamPolicy<ExecSpace, typename Traits::template launch_bounds<M>>;
       // Fewer tiles per team when the bounds (registers) and the team memory do not allow
       // the shape's team size.
       // Every member has its own type, so the order below cannot mix them up.
-      detail::SolveTiles<M, StaticM, typename Bounded::member_type, ScoreView, MaskView, Real> solve{
+      detail::SolveTiles<M, Shape, typename Bounded::member_type, ScoreView, MaskView, Real> solve{
           scores, mask, status, fractional, params, grid, scratch};
       for (int per_team = scratch.per_team;; --per_team) {
         solve.scratch.per_team = per_team;
@@ -383,9 +387,9 @@ void launch_tiles(const ExecSpace& exec, const ScoreView& scores, const MaskView
         return;
       }
     };
-    using Any = std::integral_constant<int, 0>;
+    using Any = TileShape<>;
     if (method == Method::exact)
-      with_exact_order(m, [&](auto order) { launch(std::integral_constant<Method, Method::exact>{}, order); });
+      with_exact_shape(m, n, [&](auto compiled) { launch(std::integral_constant<Method, Method::exact>{}, compiled); });
     if (method == Method::entropic) launch(std::integral_constant<Method, Method::entropic>{}, Any{});
     if (method == Method::greedy) launch(std::integral_constant<Method, Method::greedy>{}, Any{});
   }

@@ -44,6 +44,13 @@ struct ExactWorkspace {
   int* next;          // 2·m: the next node towards the target on a search path
 };
 
+/// A tile's order m and kept count n compiled into exact_solve_tile; 0 leaves them to the
+/// mask (TileMask::m, TileMask::n).
+template <int M = 0, int N = 0>
+struct TileShape {
+  static constexpr int m = M, n = N;
+};
+
 /// How exact_solve_tile uses its lanes; every choice gives the same mask.
 struct ExactTuning {
   /// Dual start on lines of more than 32 entries (shorter ones go through a sorting network in
@@ -57,33 +64,61 @@ struct ExactTuning {
 
 namespace detail {
 
+/// The lowest finite T (float or double).
+template <class T>
+KOKKOS_FORCEINLINE_FUNCTION constexpr T lowest() {
+  if constexpr (sizeof(T) == sizeof(float)) return -3.4028234663852886e38f;
+  return T(-1.7976931348623157e308);
+}
+
+/// The larger and the smaller of two finite values. float on GPUs: fmaxf/fminf, one instruction
+/// each (a comparison and a select is two; NaN never reaches them). Elsewhere, and for double (no
+/// GPU has a single-instruction double max), comparisons, which compilers turn into max and min
+/// instructions on CPUs. The same values everywhere (but the sign of a zero, which no
+/// comparison sees).
+template <class T>
+KOKKOS_FORCEINLINE_FUNCTION T larger(T u, T v) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  if constexpr (std::is_same<T, float>::value) return ::fmaxf(u, v);
+#endif
+  return u > v ? u : v;
+}
+template <class T>
+KOKKOS_FORCEINLINE_FUNCTION T smaller(T u, T v) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  if constexpr (std::is_same<T, float>::value) return ::fminf(u, v);
+#endif
+  return u < v ? u : v;
+}
+
 /// The k-th and (k+1)-th largest of x[0, count) (1 ≤ k < count), by quickselect: each round
 /// splits around a pivot (branch-free, greater values to the front of x, smaller ones to
 /// tmp) and keeps the two values nearest to it on each side, which settles the answer as
 /// soon as the pivot lands within one rank of it. The first pivot is `guess` when
 /// `has_guess` (a good guess, such as last pass's threshold, often settles it at once),
-/// later ones a median of three. x and tmp (count doubles each) are overwritten.
-KOKKOS_INLINE_FUNCTION void kth_largest_pair(double* x, double* tmp, int count, int k, bool has_guess, double guess,
-                                             double& kth, double& next) {
-  constexpr double huge = 1e308;  // beyond any (scaled) score
+/// later ones a median of three. x and tmp (count values each) are overwritten.
+template <class T>
+KOKKOS_INLINE_FUNCTION void kth_largest_pair(T* x, T* tmp, int count, int k, bool has_guess, T guess, T& kth,
+                                             T& next) {
+  constexpr T huge = -lowest<T>();  // beyond any value
   while (true) {
-    double pivot = guess;
+    T pivot = guess;
     if (!has_guess) {
-      const double a = x[0], b = x[count / 2], c = x[count - 1];
-      const double lo = a < b ? a : b, hi = a < b ? b : a;
+      const T a = x[0], b = x[count / 2], c = x[count - 1];
+      const T lo = a < b ? a : b, hi = a < b ? b : a;
       pivot = c < lo ? lo : (c > hi ? hi : c);  // an element, so each round shrinks count
     }
     has_guess = false;
     int greater = 0, less = 0;
-    double above1 = huge, above2 = huge, below1 = -huge, below2 = -huge;  // above1 ≤ above2, below1 ≥ below2
+    T above1 = huge, above2 = huge, below1 = -huge, below2 = -huge;  // above1 ≤ above2, below1 ≥ below2
     for (int t = 0; t < count; ++t) {
-      const double v = x[t];
+      const T v = x[t];
       x[greater] = v;
       tmp[less] = v;
       greater += v > pivot;
       less += v < pivot;
-      const double above = v > pivot ? v : huge, below = v < pivot ? v : -huge;
-      const double a2 = above1 > above ? above1 : above, b2 = below1 < below ? below1 : below;
+      const T above = v > pivot ? v : huge, below = v < pivot ? v : -huge;
+      const T a2 = above1 > above ? above1 : above, b2 = below1 < below ? below1 : below;
       above2 = a2 < above2 ? a2 : above2;
       above1 = above < above1 ? above : above1;
       below2 = b2 > below2 ? b2 : below2;
@@ -117,7 +152,7 @@ KOKKOS_INLINE_FUNCTION void kth_largest_pair(double* x, double* tmp, int count, 
     } else {
       k -= equal_end;
       count = less;
-      double* const swap = x;
+      T* const swap = x;
       x = tmp;
       tmp = swap;
     }
@@ -128,12 +163,11 @@ KOKKOS_INLINE_FUNCTION void kth_largest_pair(double* x, double* tmp, int count, 
 /// no scratch, O(count²), for lanes that each select their own line at once (GPUs). The k-th
 /// largest is the smallest value with at most k − 1 values above it, the (k+1)-th the
 /// smallest with at most k above it.
-template <class Value>
-KOKKOS_INLINE_FUNCTION void kth_largest_pair_by_rank(const Value& value, int count, int k, double& kth,
-                                                     double& next) {
-  kth = next = 1.7976931348623157e308;
+template <class Value, class T>
+KOKKOS_INLINE_FUNCTION void kth_largest_pair_by_rank(const Value& value, int count, int k, T& kth, T& next) {
+  kth = next = -lowest<T>();
   for (int t = 0; t < count; ++t) {
-    const double v = value(t);
+    const T v = value(t);
     int greater = 0;
     for (int u = 0; u < count; ++u) greater += value(u) > v;
     if (greater < k) kth = v < kth ? v : kth;
@@ -178,33 +212,32 @@ struct MergeSortNetwork {
   }
 };
 
-/// x[A] ← max, x[B] ← min. Two comparisons, so that compilers emit a max and a min instruction
+/// x[A] ← max, x[B] ← min. Two operations, so that compilers emit a max and a min instruction
 /// (one comparison and a select of both makes GCC branch).
-template <int A, int B>
-KOKKOS_FORCEINLINE_FUNCTION void exchange_descending(double* x) {
-  const double u = x[A], v = x[B];
-  x[A] = u > v ? u : v;
-  x[B] = u < v ? u : v;
+template <int A, int B, class T>
+KOKKOS_FORCEINLINE_FUNCTION void exchange_descending(T* x) {
+  const T u = x[A], v = x[B];
+  x[A] = larger(u, v);
+  x[B] = smaller(u, v);
 }
 
 /// Sorts x[0, W) descending; every index a constant, so that x stays in registers.
-template <int W, int... C>
-KOKKOS_FORCEINLINE_FUNCTION void sort_descending(double* x, std::integer_sequence<int, C...>) {
+template <int W, class T, int... C>
+KOKKOS_FORCEINLINE_FUNCTION void sort_descending(T* x, std::integer_sequence<int, C...>) {
   constexpr typename MergeSortNetwork<W>::Pairs p = MergeSortNetwork<W>::pairs();
   (exchange_descending<p.a[C], p.b[C]>(x), ...);
 }
 
 /// The same pair for the values value(0 … count−1), count ≤ W (8, 16 or 32), by sorting them
-/// descending with MergeSortNetwork<W> (W − count pads of −max double sort last): no scratch and
+/// descending with MergeSortNetwork<W> (W − count pads of the lowest T sort last): no scratch and
 /// no branches, against quickselect's data-dependent rounds and rank counting's W² comparisons.
-template <int W, class Value>
-KOKKOS_INLINE_FUNCTION void kth_largest_pair_by_network(const Value& value, int count, int k, double& kth,
-                                                        double& next) {
-  double x[W];
+template <int W, class Value, class T>
+KOKKOS_INLINE_FUNCTION void kth_largest_pair_by_network(const Value& value, int count, int k, T& kth, T& next) {
+  T x[W];
   // (decltype(c)::value, not c's conversion: nvcc warns about that host function in device code)
   const auto load = [&](auto c) {
     constexpr int t = decltype(c)::value;
-    x[t] = t < count ? value(t) : -1.7976931348623157e308;
+    x[t] = t < count ? value(t) : lowest<T>();
   };
   const auto pick = [&](auto c) {
     constexpr int t = decltype(c)::value;
@@ -213,14 +246,19 @@ KOKKOS_INLINE_FUNCTION void kth_largest_pair_by_network(const Value& value, int 
   };
   for_each_constant(load, std::make_integer_sequence<int, W>{});
   sort_descending<W>(x, std::make_integer_sequence<int, MergeSortNetwork<W>::size>{});
-  kth = next = 0.0;
+  kth = next = T(0);
   for_each_constant(pick, std::make_integer_sequence<int, W>{});
 }
 
-/// The tile's order m: StaticM for a solver compiled for one order, else (0) mask.m.
-template <int StaticM>
+/// The tile's order m: Shape::m for a solver compiled for one order, else (0) mask.m.
+template <class Shape>
 KOKKOS_FORCEINLINE_FUNCTION int tile_order(const rounding::TileMask& mask) {
-  return StaticM > 0 ? StaticM : mask.m;
+  return Shape::m > 0 ? Shape::m : mask.m;
+}
+/// The tile's N: Shape::n for a solver compiled for one N, else (0) mask.n.
+template <class Shape>
+KOKKOS_FORCEINLINE_FUNCTION int tile_kept(const rounding::TileMask& mask) {
+  return Shape::n > 0 ? Shape::n : mask.n;
 }
 
 /// Node states in a phase: open, settled by Dijkstra, on the current search path, dead.
@@ -236,6 +274,14 @@ struct ExactCosts {
   const double* potential;
 
   KOKKOS_INLINE_FUNCTION double a(int i, int j) const { return at(i * ld + j); }
+  /// at(k) in T: float scores as they are for float.
+  template <class T>
+  KOKKOS_INLINE_FUNCTION T at_as(int k) const {
+    if constexpr (sizeof(T) == sizeof(Real)) {
+      if constexpr (sizeof(Real) == sizeof(float)) return score[k];
+    }
+    return static_cast<T>(at(k));
+  }
   /// The score at offset k of the tile (row k / ld, column k % ld).
   KOKKOS_INLINE_FUNCTION double at(int k) const {
     if constexpr (sizeof(Real) > sizeof(float)) return static_cast<double>(score[k]) * scale;
@@ -260,10 +306,10 @@ struct ExactCosts {
 /// The costs of `score`. Scores near the top of double's range would overflow potentials and
 /// distances: such a tile is scaled by 2^-512, exactly but for values below 2^-510, which
 /// cannot matter next to an optimum ≥ the largest score > 2^512. float scores never need it.
-template <int StaticM, class Member, class Real>
+template <class Shape, class Member, class Real>
 KOKKOS_INLINE_FUNCTION ExactCosts<Real> exact_costs(const Member& team, const rounding::TileMask& mask,
                                                     const Real* score, const double* potential) {
-  const int m = tile_order<StaticM>(mask), ld = mask.ld;
+  const int m = tile_order<Shape>(mask), ld = mask.ld;
   ExactCosts<Real> cost{score, m, ld, 1.0, potential};
   if constexpr (sizeof(Real) > sizeof(float)) {
     const double largest = lanes::max(team, m, [&](int i) {
@@ -285,78 +331,92 @@ KOKKOS_INLINE_FUNCTION ExactCosts<Real> exact_costs(const Member& team, const ro
 /// tile after 6 passes, 0.82 after 10), which pays on GPUs, where a phase costs many passes
 /// (H200, 8192²: 4:8 7.1 → 5.7 ms, 8:16 8.0 → 6.8 ms with the 4 more; at m = 32 they cost more
 /// than they save), and costs 5–10% on a CPU core (perf/results/h200/README.md, session 11).
+/// All passes but the last compute in the scores' precision: float for float scores (a GPU
+/// max or min of floats is one instruction, of doubles three), which is enough for a start;
+/// the last one in double, which the exactness below needs.
 /// A line's n-th and (n+1)-th best come from a sorting network in registers for m ≤ 32, else by
 /// quickselect (one lane) or rank counting (many lanes). A pass reads only the other side's
 /// potentials, so its lines are independent.
 /// Leaves the row-optimal mask with its counts; returns the column surplus.
-template <int StaticM, class Member, class Real>
+template <class Shape, class Member, class Real>
 KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::TileMask& mask,
                                             const ExactCosts<Real>& cost, const ExactWorkspace& ws,
                                             bool select_by_rank) {
-  const int m = tile_order<StaticM>(mask), n = mask.n, ld = mask.ld;
+  const int m = tile_order<Shape>(mask), n = tile_kept<Shape>(mask), ld = mask.ld;
   std::uint8_t* const kept = mask.kept;
   int* const col_count = mask.col_count;
   double* const potential = ws.potential;
   int passes = 0;
   for (int w = m; w > 1; w >>= 1) ++passes;
   passes += m <= 16 ? 6 : 2;
-  lanes::for_each(team, 2 * m, [&](int v) { potential[v] = 0.0; });
-  for (int pass = passes - 1; pass >= 0; --pass) {
+  // The n-th and (n+1)-th largest of value(0 … m−1) in T; `guess`: quickselect's first pivot.
+  const auto select = [&](const auto& value, auto& kth, auto& next_best, bool has_guess, auto guess) {
+    using T = std::remove_reference_t<decltype(kth)>;
+    if (m <= 32) {
+      constexpr int fixed = Shape::m <= 8 ? 8 : Shape::m <= 16 ? 16 : 32;
+      if constexpr (Shape::m > 0 && Shape::m <= 32)
+        kth_largest_pair_by_network<fixed>(value, m, n, kth, next_best);
+      else if (m <= 8)
+        kth_largest_pair_by_network<8>(value, m, n, kth, next_best);
+      else if (m <= 16)
+        kth_largest_pair_by_network<16>(value, m, n, kth, next_best);
+      else
+        kth_largest_pair_by_network<32>(value, m, n, kth, next_best);
+    } else if (select_by_rank) {
+      kth_largest_pair_by_rank(value, m, n, kth, next_best);
+    } else {
+      T* const x = reinterpret_cast<T*>(ws.key);  // one lane: the workspace is the tile's
+      for (int t = 0; t < m; ++t) x[t] = value(t);
+      kth_largest_pair(x, x + m, m, n, has_guess, static_cast<T>(guess), kth, next_best);
+    }
+  };
+  // The passes before the last, in Approx: `price` holds −θ_i for row i and −q_j for column j,
+  // so that a line's values are A + price of the other side, rows and columns alike (one
+  // expression, so that the selection is compiled once), and each pass stores −midpoint.
+  using Approx = std::conditional_t<sizeof(Real) <= sizeof(float), float, double>;
+  Approx* const price = reinterpret_cast<Approx*>(ws.dist);  // (free until Dijkstra)
+  lanes::for_each(team, 2 * m, [&](int v) { price[v] = Approx(0); });
+  for (int pass = passes - 1; pass > 0; --pass) {
     const bool columns = pass % 2 == 1, revisit = pass + 2 < passes;
     lanes::for_each(team, m, [&](int line) {
-      // The line's values: A_tj + π_t for column `line` (π_t = −θ_t), A_jt − q_t for row
-      // `line` (as A + (−1)·q, the same bits as A − q): one expression for both sides, so
-      // that the selection below is compiled once.
       const int own = columns ? m + line : line, first = columns ? line : line * ld, stride = columns ? ld : 1;
-      const double* const other = columns ? potential : potential + m;
-      const double sign = columns ? 1.0 : -1.0;
-      const auto value = [&](int t) { return cost.at(first + t * stride) + sign * other[t]; };
-      double kth, next_best;
-      if (m <= 32) {
-        constexpr int fixed = StaticM <= 8 ? 8 : StaticM <= 16 ? 16 : 32;
-        if constexpr (StaticM > 0 && StaticM <= 32)
-          kth_largest_pair_by_network<fixed>(value, m, n, kth, next_best);
-        else if (m <= 8)
-          kth_largest_pair_by_network<8>(value, m, n, kth, next_best);
-        else if (m <= 16)
-          kth_largest_pair_by_network<16>(value, m, n, kth, next_best);
-        else
-          kth_largest_pair_by_network<32>(value, m, n, kth, next_best);
-      } else if (select_by_rank) {
-        kth_largest_pair_by_rank(value, m, n, kth, next_best);
-      } else {
-        // One lane, lines in order: the first pivot is this line's threshold from its last
-        // pass, else the previous line's (just computed).
-        double* const x = ws.key;
-        for (int t = 0; t < m; ++t) x[t] = value(t);
-        const int from = revisit || line == 0 ? own : own - 1;
-        kth_largest_pair(x, x + m, m, n, revisit || line > 0, sign * potential[from], kth, next_best);
-      }
-      potential[own] = sign * (0.5 * (kth + next_best));
-      if (pass > 0) return;
-      // Final pass: row i keeps its n best B_ij = A_ij − q_j. With s_ij = B_ij − θ_i, the
-      // reduced cost is s_ij on the arc column j → row i of a kept entry (dropping it) and
-      // −s_ij on the arc row i → column j of a free entry (keeping it); both are ≥ 0, and
-      // exactly so in floating point: θ_i lies between the n-th and (n+1)-th best B, and
-      // fl(B − θ) has the sign of B − θ. Entries above the (n+1)-th are kept; ties with it
-      // fill the rest in column order from column i on (cyclically), so that tied rows
-      // (zeros, constant tiles) spread over the columns instead of piling onto the first.
-      const int i = line;
-      int ties = n;
-      for (int j = 0; j < m; ++j) {
-        const bool keep = cost.a(i, j) - potential[m + j] > next_best;
-        kept[i * ld + j] = keep;
-        ties -= keep;
-      }
-      for (int t = 0; ties > 0 && t < m; ++t) {
-        const int j = i + t < m ? i + t : i + t - m;
-        const bool tie = cost.a(i, j) - potential[m + j] == next_best;
-        kept[i * ld + j] |= tie;
-        ties -= tie;
-      }
-      mask.row_count[i] = n;
+      const Approx* const other = columns ? price : price + m;
+      const auto value = [&](int t) { return cost.template at_as<Approx>(first + t * stride) + other[t]; };
+      Approx kth, next_best;
+      // (quickselect, one lane with lines in order: the first pivot is this line's threshold
+      // from its last pass, else the previous line's, just computed)
+      const int from = revisit || line == 0 ? own : own - 1;
+      select(value, kth, next_best, revisit || line > 0, -price[from]);
+      price[own] = -(Approx(0.5) * (kth + next_best));
     });
   }
+  lanes::for_each(team, 2 * m, [&](int v) { potential[v] = v < m ? 0.0 : -static_cast<double>(price[v]); });
+  // The last pass, in double: row i keeps its n best B_ij = A_ij − q_j. With s_ij = B_ij − θ_i,
+  // the reduced cost is s_ij on the arc column j → row i of a kept entry (dropping it) and
+  // −s_ij on the arc row i → column j of a free entry (keeping it); both are ≥ 0, and exactly
+  // so in floating point: θ_i lies between the n-th and (n+1)-th best B, and fl(B − θ) has the
+  // sign of B − θ. Entries above the (n+1)-th are kept; ties with it fill the rest in column
+  // order from column i on (cyclically), so that tied rows (zeros, constant tiles) spread over
+  // the columns instead of piling onto the first.
+  lanes::for_each(team, m, [&](int i) {
+    const auto value = [&](int t) { return cost.a(i, t) - potential[m + t]; };
+    double kth, next_best;
+    select(value, kth, next_best, true, i == 0 || passes > 2 ? -price[i] : -price[i - 1]);
+    potential[i] = -(0.5 * (kth + next_best));
+    int ties = n;
+    for (int j = 0; j < m; ++j) {
+      const bool keep = value(j) > next_best;
+      kept[i * ld + j] = keep;
+      ties -= keep;
+    }
+    for (int t = 0; ties > 0 && t < m; ++t) {
+      const int j = i + t < m ? i + t : i + t - m;
+      const bool tie = value(j) == next_best;
+      kept[i * ld + j] |= tie;
+      ties -= tie;
+    }
+    mask.row_count[i] = n;
+  });
   lanes::for_each(team, m, [&](int j) {
     int count = 0;
     for (int i = 0; i < m; ++i) count += kept[i * ld + j];
@@ -369,10 +429,10 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
 /// row through a kept entry, row → column through a free entry. It settles nodes until the
 /// deficient columns settled can absorb the whole surplus; leaves ws.dist and ws.state
 /// (settled or open) and returns the distance of the last settled node.
-template <int StaticM, class Member, class Real>
+template <class Shape, class Member, class Real>
 KOKKOS_INLINE_FUNCTION double exact_dijkstra(const Member& team, const rounding::TileMask& mask,
                                              const ExactCosts<Real>& cost, const ExactWorkspace& ws, int surplus) {
-  const int m = tile_order<StaticM>(mask), n = mask.n, ld = mask.ld;
+  const int m = tile_order<Shape>(mask), n = tile_kept<Shape>(mask), ld = mask.ld;
   const std::uint8_t* const kept = mask.kept;
   const int* const col_count = mask.col_count;
   double* const dist = ws.dist;
@@ -431,10 +491,10 @@ KOKKOS_INLINE_FUNCTION double exact_dijkstra(const Member& team, const rounding:
 /// arc about once. The first search always succeeds: Dijkstra's own path is there.
 /// `walk` is either the tile's lanes (their scans for a tight predecessor in parallel) or
 /// lanes::OneLane (a plain loop on one lane); the backend chooses (LaunchShape::parallel_search).
-template <int StaticM, class Walk, class Real>
+template <class Shape, class Walk, class Real>
 KOKKOS_INLINE_FUNCTION void exact_augment(const Walk& walk, const rounding::TileMask& mask,
                                           const ExactCosts<Real>& cost, const ExactWorkspace& ws, int& left) {
-  const int m = tile_order<StaticM>(mask), n = mask.n, ld = mask.ld;
+  const int m = tile_order<Shape>(mask), n = tile_kept<Shape>(mask), ld = mask.ld;
   std::uint8_t* const kept = mask.kept;
   int* const col_count = mask.col_count;
   const double* const dist = ws.dist;
@@ -511,9 +571,9 @@ KOKKOS_INLINE_FUNCTION void exact_augment(const Walk& walk, const rounding::Tile
 /// bottom, in double) wins. At most 6³ = 216 candidates (2:4: 90 regular), each a few
 /// additions and bit operations. Non-finite scores leave an empty (irregular) mask, as the
 /// phases do.
-template <int StaticM, class Real>
+template <class Shape, class Real>
 KOKKOS_INLINE_FUNCTION void exact_enumerate(const rounding::TileMask& mask, const ExactCosts<Real>& cost) {
-  const int m = tile_order<StaticM>(mask), n = mask.n, ld = mask.ld, last = m - 1, full = (1 << m) - 1;
+  const int m = tile_order<Shape>(mask), n = tile_kept<Shape>(mask), ld = mask.ld, last = m - 1, full = (1 << m) - 1;
   bool finite = true;
   // row_sum[i][s]: Σ A_ij over the columns j of subset s (bit j), left to right.
   double row_sum[4][16];
@@ -575,29 +635,31 @@ KOKKOS_INLINE_FUNCTION void exact_enumerate(const rounding::TileMask& mask, cons
 /// Solves the tile exactly with the lanes of `team`: 0 < n < m ≤ 128, finite scores (others
 /// make it stop with an irregular mask). `score` has the mask's leading dimension. Returns
 /// the number of phases (Dijkstra runs; 0 for tiles of m ≤ 4, which are enumerated).
-/// StaticM: m compiled in (constant loop bounds, only that m's code), which must then equal
-/// mask.m; 0 (the default) solves any m. Both give the same mask.
-template <int StaticM = 0, class Member, class Real>
+/// Shape: the m and n compiled in (constant loop bounds and only that order's code; a constant
+/// n also lets the compiler drop the parts of the selection networks that do not lead to the
+/// ranks n and n + 1), which must then equal mask.m and mask.n; 0 (the default) for any. Every
+/// shape gives the same mask.
+template <class Shape = TileShape<>, class Member, class Real>
 KOKKOS_INLINE_FUNCTION int exact_solve_tile(const Member& team, const rounding::TileMask& mask, const Real* score,
                                             const ExactWorkspace& ws, ExactTuning tuning) {
-  const int m = detail::tile_order<StaticM>(mask);
-  const detail::ExactCosts<Real> cost = detail::exact_costs<StaticM>(team, mask, score, ws.potential);
-  if constexpr (StaticM <= 4) {  // (no enumeration compiled for larger orders)
+  const int m = detail::tile_order<Shape>(mask);
+  const detail::ExactCosts<Real> cost = detail::exact_costs<Shape>(team, mask, score, ws.potential);
+  if constexpr (Shape::m <= 4) {  // (no enumeration compiled for larger orders)
     if (m <= 4) {
-      lanes::single(team, [&]() { detail::exact_enumerate<StaticM>(mask, cost); });
+      lanes::single(team, [&]() { detail::exact_enumerate<Shape>(mask, cost); });
       return 0;
     }
   }
-  int surplus = detail::exact_dual_start<StaticM>(team, mask, cost, ws, tuning.select_by_rank);
+  int surplus = detail::exact_dual_start<Shape>(team, mask, cost, ws, tuning.select_by_rank);
   int phases = 0;
   while (surplus > 0) {
     ++phases;
     const int surplus_before = surplus;
-    const double horizon = detail::exact_dijkstra<StaticM>(team, mask, cost, ws, surplus);
+    const double horizon = detail::exact_dijkstra<Shape>(team, mask, cost, ws, surplus);
     if (tuning.parallel_search) {
-      detail::exact_augment<StaticM>(team, mask, cost, ws, surplus);
+      detail::exact_augment<Shape>(team, mask, cost, ws, surplus);
     } else {
-      lanes::single(team, [&](int& left) { detail::exact_augment<StaticM>(lanes::OneLane{}, mask, cost, ws, left); }, surplus);
+      lanes::single(team, [&](int& left) { detail::exact_augment<Shape>(lanes::OneLane{}, mask, cost, ws, left); }, surplus);
     }
     // With finite scores the first search always succeeds; only non-finite ones (which
     // callers reject) can stall a phase. Stop then: the irregular mask reports it.

@@ -98,15 +98,15 @@ struct TileParams {
 /// Solves the tile whose scores are already in ws.score with method M (p.method, a template
 /// parameter so that each method's kernel holds only its own code); leaves the mask in
 /// ws.mask. The status is complete on the lane that runs `lanes::single` (the one that stores
-/// it). StaticM: the tile's m compiled in (must equal ws.mask.m), or 0 for any m.
-template <Method M, int StaticM = 0, class Member, class Real>
+/// it). Shape: the tile's m and n compiled in (exact_solve_tile), or TileShape<> for any.
+template <Method M, class Shape = TileShape<>, class Member, class Real>
 KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const Member& team, const TileWorkspace<Real>& ws, const TileParams& p) {
   static_assert(M == Method::exact || M == Method::entropic || M == Method::greedy, "a resolved method");
   TileStatus status;
   const rounding::TileMask& mask = ws.mask;
-  const int m = detail::tile_order<StaticM>(mask), ld = mask.ld;
+  const int m = detail::tile_order<Shape>(mask), ld = mask.ld;
   if constexpr (M == Method::exact) {
-    status.iterations = exact_solve_tile<StaticM>(team, mask, ws.score, ws.exact, p.exact_tuning);
+    status.iterations = exact_solve_tile<Shape>(team, mask, ws.score, ws.exact, p.exact_tuning);
   } else {
     if constexpr (M == Method::entropic) {
       const DykstraOutcome d = dykstra_solve_tile(team, ws.score, ws.y, ld, ws.dykstra, p.dykstra);
