@@ -13,6 +13,8 @@
 #include <Kokkos_Core.hpp>
 #include <type_traits>
 
+#include "tsenor/float16.hpp"  // bit_cast
+
 namespace tsenor::lanes {
 
 /// Host backends give a team thread one lane: scans then run as plain loops, written so
@@ -68,6 +70,28 @@ struct Warp {
     return __shfl_xor_sync(mask(), value, offset, blockDim.x);
 #else
     (void)offset;
+    return value;
+#endif
+  }
+  /// The smallest of every lane's `value`, on every lane: one instruction on GPUs of compute
+  /// capability 8.0 and later (__reduce_min_sync), a butterfly of shuffles before them.
+  static KOKKOS_FORCEINLINE_FUNCTION unsigned min_all(unsigned value) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    return __reduce_min_sync(mask(), value);
+#else
+    for (int offset = size() / 2; offset > 0; offset /= 2) {
+      const unsigned v = exchange(value, offset);
+      value = v < value ? v : value;
+    }
+    return value;
+#endif
+  }
+  /// The sum of every lane's `value`, on every lane (as min_all).
+  static KOKKOS_FORCEINLINE_FUNCTION int sum_all(int value) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    return __reduce_add_sync(mask(), value);
+#else
+    for (int offset = size() / 2; offset > 0; offset /= 2) value += exchange(value, offset);
     return value;
 #endif
   }
@@ -234,11 +258,7 @@ KOKKOS_INLINE_FUNCTION int first(const Member& team, int count, const P& pred) {
         lo = k;
         break;
       }
-    for (int offset = Warp::size() / 2; offset > 0; offset /= 2) {
-      const int v = Warp::exchange(lo, offset);
-      lo = v < lo ? v : lo;
-    }
-    return lo;
+    return static_cast<int>(Warp::min_all(static_cast<unsigned>(lo)));
   }
   int result = count;
   Kokkos::parallel_reduce(
@@ -265,12 +285,20 @@ KOKKOS_INLINE_FUNCTION KeyIndex argmin(const Member& team, int count, const F& f
       const double v = f(k);
       if (v < result.key || (v == result.key && k < result.index)) result = KeyIndex{v, k};
     }
-    for (int offset = Warp::size() / 2; offset > 0; offset /= 2) {
-      const double key = Warp::exchange(result.key, offset);
-      const int index = Warp::exchange(result.index, offset);
-      if (key < result.key || (key == result.key && index < result.index)) result = KeyIndex{key, index};
-    }
-    return KeyIndex{Warp::first_lane(result.key), Warp::first_lane(result.index)};  // (NaN aside, the same)
+    // Across the lanes by three integer minima: the keys as unsigned 64-bit integers in the
+    // order of the doubles (a negative double's bits inverted, a positive one's sign bit set;
+    // −0 made +0 first), their high halves, then the low halves of the lanes that hold the
+    // smallest high half, then the indices of the lanes that hold the smallest key.
+    const unsigned long long bits = static_cast<unsigned long long>(tsenor::bit_cast<long long>(result.key + 0.0));
+    const unsigned long long ordered = (bits >> 63) ? ~bits : bits | (1ull << 63);
+    const unsigned high = static_cast<unsigned>(ordered >> 32), low = static_cast<unsigned>(ordered);
+    const unsigned least_high = Warp::min_all(high);
+    const unsigned least_low = Warp::min_all(high == least_high ? low : ~0u);
+    const bool least = high == least_high && low == least_low;
+    const unsigned index = Warp::min_all(least ? static_cast<unsigned>(result.index) : ~0u);
+    const unsigned long long key = (static_cast<unsigned long long>(least_high) << 32) | least_low;
+    return KeyIndex{tsenor::bit_cast<double>(static_cast<long long>((key >> 63) ? key & ~(1ull << 63) : ~key)),
+                    static_cast<int>(index)};  // (NaN aside)
   }
   Kokkos::parallel_reduce(
       Kokkos::ThreadVectorRange(team, count),
@@ -289,8 +317,7 @@ KOKKOS_INLINE_FUNCTION int sum(const Member& team, int count, const F& f) {
   if constexpr (warp_lanes<Member>) {
     int total = 0;
     for (int k = Warp::lane(); k < count; k += Warp::size()) total += f(k);
-    for (int offset = Warp::size() / 2; offset > 0; offset /= 2) total += Warp::exchange(total, offset);
-    return total;
+    return Warp::sum_all(total);
   }
   int result = 0;
   Kokkos::parallel_reduce(
