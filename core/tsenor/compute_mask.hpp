@@ -319,11 +319,13 @@ Kokkos::View<T*, Memory> reserve(Kokkos::View<T*, Memory>* kept, std::int64_t n,
 /// f(TileShape<M, N>{}) with the tile shape that the exact method's kernels are compiled for:
 /// orders 4, 8, 16, 32 (constant loop bounds and only that order's code; H200, 8192², 1.1–1.4×
 /// faster than the kernel for any order, perf/results/h200/README.md, session 12), with N = M/2
-/// compiled in too for M ≥ 8 (the selection networks then keep only what leads to the two middle
-/// ranks, ~25% fewer operations), else N = 0 (any N); else TileShape<> (any order).
+/// compiled in too (the selection networks then keep only what leads to the two middle ranks, ~25%
+/// fewer operations; 2:4 enumerates its 90 masks from a table), else N = 0 (any N); else
+/// TileShape<> (any order).
 template <class F>
 void with_exact_shape(int m, int n, const F& f) {
-  if (m == 4) f(TileShape<4>{});
+  if (m == 4 && n == 2) f(TileShape<4, 2>{});
+  else if (m == 4) f(TileShape<4>{});
   else if (m == 8 && n == 4) f(TileShape<8, 4>{});
   else if (m == 8) f(TileShape<8>{});
   else if (m == 16 && n == 8) f(TileShape<16, 8>{});

@@ -571,9 +571,75 @@ KOKKOS_INLINE_FUNCTION void exact_augment(const Walk& walk, const rounding::Tile
 /// bottom, in double) wins. At most 6³ = 216 candidates (2:4: 90 regular), each a few
 /// additions and bit operations. Non-finite scores leave an empty (irregular) mask, as the
 /// phases do.
+/// The 90 transposable 2:4 masks of a 4×4 tile in exact_enumerate's order, each as its rows'
+/// column subsets (two-column subsets, as indices in increasing bit order, and as bits), for the
+/// kernel compiled for 2:4: its loop then has constant indices (the row sums stay in registers)
+/// and no invalid candidates.
+struct Masks24 {
+  int row[90][4];  // subset indices
+  int bits[90];    // the four rows' subsets, 4 bits each, row 0 lowest
+  static KOKKOS_INLINE_FUNCTION constexpr int subset(int k) {
+    return k < 3 ? (k == 0 ? 3 : k == 1 ? 5 : 6) : (k == 3 ? 9 : k == 4 ? 10 : 12);
+  }
+  static KOKKOS_INLINE_FUNCTION constexpr Masks24 generate() {
+    Masks24 t{};
+    int c = 0;
+    for (int k0 = 0; k0 < 6; ++k0)
+      for (int k1 = 0; k1 < 6; ++k1)
+        for (int k2 = 0; k2 < 6; ++k2) {
+          const int s0 = subset(k0), s1 = subset(k1), s2 = subset(k2);
+          const int low = s0 ^ s1 ^ s2, high = (s0 & s1) | (s0 & s2) | (s1 & s2);
+          const int once = ~high & low & 15, twice = high & ~low & 15;  // columns holding 1 and 2
+          if ((once | twice) != 15) continue;
+          for (int k3 = 0; k3 < 6; ++k3)
+            if (subset(k3) == once) {
+              t.row[c][0] = k0;
+              t.row[c][1] = k1;
+              t.row[c][2] = k2;
+              t.row[c][3] = k3;
+              t.bits[c] = s0 | s1 << 4 | s2 << 8 | once << 12;
+              ++c;
+            }
+        }
+    return t;
+  }
+};
+
 template <class Shape, class Real>
 KOKKOS_INLINE_FUNCTION void exact_enumerate(const rounding::TileMask& mask, const ExactCosts<Real>& cost) {
   const int m = tile_order<Shape>(mask), n = tile_kept<Shape>(mask), ld = mask.ld, last = m - 1, full = (1 << m) - 1;
+  if constexpr (Shape::m == 4 && Shape::n == 2) {
+    double sum[4][6];  // sum[i][k]: row i over subset k, left to right
+    bool finite = true;
+    const auto row_sums = [&](auto k) {
+      constexpr int s = Masks24::subset(decltype(k)::value);
+      constexpr int j1 = s & 1 ? 0 : s & 2 ? 1 : 2, j2 = s & 8 ? 3 : s & 4 ? 2 : 1;  // its two columns
+      for (int i = 0; i < 4; ++i) {
+        sum[i][decltype(k)::value] = cost.a(i, j1) + cost.a(i, j2);
+        finite = finite && sum[i][decltype(k)::value] - sum[i][decltype(k)::value] == 0.0;
+      }
+    };
+    for_each_constant(row_sums, std::make_integer_sequence<int, 6>{});
+    double best = 0.0;
+    int chosen = -1;
+    const auto candidate = [&](auto c) {
+      constexpr Masks24 table = Masks24::generate();
+      constexpr int t = decltype(c)::value;
+      const double total = ((sum[0][table.row[t][0]] + sum[1][table.row[t][1]]) + sum[2][table.row[t][2]]) +
+                           sum[3][table.row[t][3]];
+      if (chosen < 0 || total > best) {
+        best = total;
+        chosen = table.bits[t];
+      }
+    };
+    for_each_constant(candidate, std::make_integer_sequence<int, 90>{});
+    for (int i = 0; i < 4; ++i) {
+      const int s = finite ? (chosen >> (4 * i)) & 15 : 0;
+      for (int j = 0; j < 4; ++j) mask.kept[i * ld + j] = static_cast<std::uint8_t>((s >> j) & 1);
+      mask.row_count[i] = mask.col_count[i] = finite ? 2 : 0;
+    }
+    return;
+  }
   bool finite = true;
   // row_sum[i][s]: Σ A_ij over the columns j of subset s (bit j), left to right.
   double row_sum[4][16];
