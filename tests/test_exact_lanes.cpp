@@ -64,8 +64,9 @@ TEST_CASE("rank counting and the sorting networks return the same pair as quicks
 
 namespace {
 
-// The exact mask of one m×m tile (row-major in `scores`) with the given selection and
-// leading dimension, on the host; with `fixed_shape`, by the solver compiled for m (and n) where
+// The exact mask of one m×m tile (row-major in `scores`) with the given selection (`by_rank`: rank
+// counting, the path searches' parallel scan and the float-first last dual pass, as GPUs run them)
+// and leading dimension, on the host; with `fixed_shape`, by the solver compiled for m (and n) where
 // the batched launches have one (tsenor::detail::with_exact_shape).
 std::vector<std::uint8_t> exact_tile(const std::vector<float>& scores, int n, int m, bool by_rank, int pad,
                                      bool fixed_shape = false) {
@@ -83,6 +84,7 @@ std::vector<std::uint8_t> exact_tile(const std::vector<float>& scores, int n, in
         tsenor::ExactTuning tuning;
         tuning.select_by_rank = by_rank;
         tuning.parallel_search = by_rank;
+        tuning.float_final = by_rank;
         const auto solve = [&](auto shape) {
           tsenor::exact_solve_tile<decltype(shape)>(team, ws.mask, ws.score, ws.exact, tuning);
         };

@@ -357,6 +357,7 @@ void launch_tiles(const ExecSpace& exec, const ScoreView& scores, const MaskView
   shape = backends::fit_scratch(shape, tile_bytes, static_cast<std::size_t>(Policy::scratch_size_max(0)));
   params.exact_tuning.select_by_rank = shape.select_by_rank;
   params.exact_tuning.parallel_search = shape.parallel_search;
+  params.exact_tuning.float_final = shape.float_final;
   detail::TileGrid grid;
   grid.rows = rows;
   grid.cols = cols;

@@ -60,6 +60,9 @@ struct ExactTuning {
   bool select_by_rank = false;
   /// Path searches: scan for tight predecessors with all lanes, otherwise with one.
   bool parallel_search = false;
+  /// The dual start's last pass on float scores of lines of ≤ 32 entries: select in float
+  /// first and refine to double in one scan (double selection only after a float tie there).
+  bool float_final = false;
 };
 
 namespace detail {
@@ -341,7 +344,7 @@ KOKKOS_INLINE_FUNCTION ExactCosts<Real> exact_costs(const Member& team, const ro
 template <class Shape, class Member, class Real>
 KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::TileMask& mask,
                                             const ExactCosts<Real>& cost, const ExactWorkspace& ws,
-                                            bool select_by_rank) {
+                                            bool select_by_rank, bool float_final) {
   const int m = tile_order<Shape>(mask), n = tile_kept<Shape>(mask), ld = mask.ld;
   std::uint8_t* const kept = mask.kept;
   int* const col_count = mask.col_count;
@@ -401,7 +404,30 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
   lanes::for_each(team, m, [&](int i) {
     const auto value = [&](int t) { return cost.a(i, t) - potential[m + t]; };
     double kth, next_best;
-    select(value, kth, next_best, true, i == 0 || passes > 2 ? -price[i] : -price[i - 1]);
+    bool selected = false;
+    if constexpr (std::is_same<Approx, float>::value) {
+      // Float first, where the network runs in float: fl32 and fl64 of the same A − q are both
+      // monotone, so when the n-th float value is above the (n+1)-th, the n entries above that
+      // are the n largest in double too, and the double pair is their least and the largest of
+      // the rest: the same bits as a double selection. A float tie there: the double selection.
+      if (m <= 32 && float_final) {
+        const auto approx = [&](int t) { return cost.template at_as<float>(i * ld + t) + price[m + t]; };
+        float kth_approx, next_approx;
+        select(approx, kth_approx, next_approx, false, 0.0f);
+        if (kth_approx > next_approx) {
+          kth = -lowest<double>();
+          next_best = lowest<double>();
+          for (int t = 0; t < m; ++t) {
+            const double v = value(t);
+            const bool top = approx(t) > next_approx;
+            kth = top ? smaller(kth, v) : kth;
+            next_best = top ? next_best : larger(next_best, v);
+          }
+          selected = true;
+        }
+      }
+    }
+    if (!selected) select(value, kth, next_best, true, i == 0 || passes > 2 ? -price[i] : -price[i - 1]);
     potential[i] = -(0.5 * (kth + next_best));
     int ties = n;
     for (int j = 0; j < m; ++j) {
@@ -716,7 +742,7 @@ KOKKOS_INLINE_FUNCTION int exact_solve_tile(const Member& team, const rounding::
       return 0;
     }
   }
-  int surplus = detail::exact_dual_start<Shape>(team, mask, cost, ws, tuning.select_by_rank);
+  int surplus = detail::exact_dual_start<Shape>(team, mask, cost, ws, tuning.select_by_rank, tuning.float_final);
   int phases = 0;
   while (surplus > 0) {
     ++phases;
