@@ -68,9 +68,10 @@ struct LaunchTraits<ExecSpace, std::enable_if_t<!std::is_same<typename ExecSpace
     constexpr bool warp_shuffles = false;
 #endif
     s.parallel_search = m >= (warp_shuffles ? 8 : 32);
-    // A max or min of floats is one GPU instruction, of doubles three. (On CPUs, where both are
-    // one, the float-first pass is slower: 2 cores, 4096², 4:8 163 -> 203 ms, 8:16 233 -> 276.)
-    s.float_final = true;
+    // The float-first last dual pass from m = 32 (H200, 8192²: 16:32 3.13 -> 3.02 ms; 4:8 and
+    // 8:16 2-3% slower, where the double network is small). On CPUs it is slower at every m
+    // (2 cores, 4096², 4:8 163 -> 203 ms, 8:16 233 -> 276).
+    s.float_final = m >= 32;
     return s;
   }
   /// The exact kernel: 128 threads, 8 blocks an SM (≤ 64 registers a thread): it is bound by
