@@ -104,7 +104,55 @@ struct TileGrid {
   std::int64_t rows = 0, cols = 0;
   std::int64_t tile_cols = 0, tiles_per_matrix = 0, tiles = 0;
   int m = 0, n = 0;
+  /// Whole tile rows move as 16-byte chunks of scores and 4-byte chunks of the mask (tile_chunks):
+  /// each view's rows contiguous, chunk-aligned and a multiple of the chunk apart (score_pitch and
+  /// mask_pitch elements), and M a multiple of the chunk. Border tiles never do.
+  bool score_chunks = false, mask_chunks = false;
+  std::int64_t score_pitch = 0, mask_pitch = 0;
 };
+
+/// Whether the rows of view v (rank 2, or rank 3 for a batch) can move in chunks of `bytes`
+/// (TileGrid::score_chunks); `pitch` gets the distance between rows in elements.
+template <class View>
+bool tile_chunks(const View& v, int m, std::size_t bytes, std::int64_t& pitch) {
+  constexpr std::size_t size = sizeof(typename View::value_type);
+  const std::size_t per_chunk = bytes / size;
+  pitch = static_cast<std::int64_t>(v.stride(View::rank - 2));
+  const bool batch_aligned = View::rank == 2 || static_cast<std::size_t>(v.stride(0)) % per_chunk == 0;
+  return v.stride(View::rank - 1) == 1 && m % per_chunk == 0 && static_cast<std::size_t>(pitch) % per_chunk == 0 &&
+         batch_aligned && reinterpret_cast<std::uintptr_t>(v.data()) % bytes == 0;
+}
+
+/// to[0 … 16 / sizeof(Real)) = from[…]: from global memory, 16-byte aligned; one load on GPUs.
+template <class Real>
+KOKKOS_FORCEINLINE_FUNCTION void copy_score_chunk(const Real* from, Real* to) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  if constexpr (sizeof(Real) == sizeof(float)) {
+    const float4 x = *reinterpret_cast<const float4*>(from);
+    to[0] = x.x;
+    to[1] = x.y;
+    to[2] = x.z;
+    to[3] = x.w;
+  } else {
+    const double2 x = *reinterpret_cast<const double2*>(from);
+    to[0] = x.x;
+    to[1] = x.y;
+  }
+#else
+  for (std::size_t e = 0; e < 16 / sizeof(Real); ++e) to[e] = from[e];
+#endif
+}
+
+/// to[0 … 4) = from[0 … 4): to global memory, 4-byte aligned; one store on GPUs.
+KOKKOS_FORCEINLINE_FUNCTION void copy_mask_chunk(const std::uint8_t* from, std::uint8_t* to) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  *reinterpret_cast<std::uint32_t*>(to) = static_cast<std::uint32_t>(from[0]) | static_cast<std::uint32_t>(from[1]) << 8 |
+                                          static_cast<std::uint32_t>(from[2]) << 16 |
+                                          static_cast<std::uint32_t>(from[3]) << 24;
+#else
+  for (int e = 0; e < 4; ++e) to[e] = from[e];
+#endif
+}
 
 /// Element (b, r, c) of a batch of matrices: a rank-3 view, or a rank-2 view (b is 0).
 template <class View>
@@ -154,36 +202,52 @@ struct SolveTiles {
     const std::int64_t u = t - b * grid.tiles_per_matrix;
     const std::int64_t r0 = (u / grid.tile_cols) * m, c0 = (u % grid.tile_cols) * m;
     const bool padded = r0 + m > rows || c0 + m > cols;
-    // Each lane loads whole columns (coalesced across lanes) and sums them top down.
-    lanes::for_each(team, m, [&](int j) {
-      double column = 0.0;
-      for (int i = 0; i < m; ++i) {
-        const Real v = r0 + i < rows && c0 + j < cols ? static_cast<Real>(element(scores, b, r0 + i, c0 + j)) : Real(0);
-        ws.score[i * ld + j] = v;
-        column += static_cast<double>(v);
-      }
-      ws.partial[j] = column;
-    });
-    double score_sum = 0.0;
-    lanes::single(team, [&]() {
-      for (int j = 0; j < m; ++j) score_sum += ws.partial[j];
-    });
+    // The tile's scores: consecutive lanes on consecutive chunks of a row (coalesced), or, with
+    // no chunks, each lane on whole columns (zeros outside the matrix).
+    if (grid.score_chunks && !padded) {
+      constexpr int per_chunk = 16 / sizeof(Real);
+      const int chunks = m / per_chunk;  // per row
+      const Real* const origin = &element(scores, b, r0, c0);
+      lanes::for_each(team, m * chunks, [&](int k) {
+        const int i = k / chunks, c = k - i * chunks;
+        copy_score_chunk(origin + i * grid.score_pitch + c * per_chunk, ws.score + i * ld + c * per_chunk);
+      });
+    } else {
+      lanes::for_each(team, m, [&](int j) {
+        for (int i = 0; i < m; ++i)
+          ws.score[i * ld + j] =
+              r0 + i < rows && c0 + j < cols ? static_cast<Real>(element(scores, b, r0 + i, c0 + j)) : Real(0);
+      });
+    }
     TileStatus st = solve_tile<M, Shape>(team, ws, params);
-    lanes::for_each(team, m, [&](int j) {
-      for (int i = 0; i < m; ++i) {
-        if (r0 + i < rows && c0 + j < cols) element(mask, b, r0 + i, c0 + j) = ws.mask.kept[i * ld + j];
-        if (fractional.data()) {
+    if (grid.mask_chunks && !padded) {
+      const int chunks = m / 4;
+      std::uint8_t* const origin = &element(mask, b, r0, c0);
+      lanes::for_each(team, m * chunks, [&](int k) {
+        const int i = k / chunks, c = k - i * chunks;
+        copy_mask_chunk(ws.mask.kept + i * ld + 4 * c, origin + i * grid.mask_pitch + 4 * c);
+      });
+    } else {
+      lanes::for_each(team, m, [&](int j) {
+        for (int i = 0; i < m; ++i)
+          if (r0 + i < rows && c0 + j < cols) element(mask, b, r0 + i, c0 + j) = ws.mask.kept[i * ld + j];
+      });
+    }
+    if (fractional.data()) {
+      lanes::for_each(team, m, [&](int j) {
+        for (int i = 0; i < m; ++i) {
           float s = static_cast<float>(ws.mask.kept[i * ld + j]);
           if constexpr (M == Method::entropic) s = ws.y[i * ld + j] < 1.0f ? ws.y[i * ld + j] : 1.0f;
           fractional(t, i, j) = s;
         }
-      }
-    });
-    lanes::single(team, [&]() {
-      st.score_sum = score_sum;
-      if (padded) st.flags |= tile_padded;
-      status(t) = st;
-    });
+      });
+    }
+    if (status.data()) {
+      lanes::single(team, [&]() {
+        if (padded) st.flags |= tile_padded;
+        status(t) = st;
+      });
+    }
   }
 };
 
@@ -336,7 +400,8 @@ void with_exact_shape(int m, int n, const F& f) {
 }
 
 /// The batched solve of every tile, launched on `exec` and not waited for: no checks of the scores,
-/// no host synchronisation. `status` has one entry per tile; `batch` is 1 for rank-2 views.
+/// no host synchronisation. `status` has one entry per tile, or none: then the tiles store no status
+/// and skip its totals (TileParams::totals). `batch` is 1 for rank-2 views.
 template <class ExecSpace, class ScoreView, class MaskView>
 void launch_tiles(const ExecSpace& exec, const ScoreView& scores, const MaskView& mask,
                   const Kokkos::View<TileStatus*, typename ExecSpace::memory_space>& status,
@@ -358,6 +423,7 @@ void launch_tiles(const ExecSpace& exec, const ScoreView& scores, const MaskView
   params.exact_tuning.select_by_rank = shape.select_by_rank;
   params.exact_tuning.parallel_search = shape.parallel_search;
   params.exact_tuning.float_final = shape.float_final;
+  params.totals = status.data() != nullptr;
   detail::TileGrid grid;
   grid.rows = rows;
   grid.cols = cols;
@@ -366,6 +432,9 @@ void launch_tiles(const ExecSpace& exec, const ScoreView& scores, const MaskView
   grid.tiles = tiles;
   grid.m = m;
   grid.n = n;
+  grid.score_chunks = (sizeof(Real) == sizeof(float) || sizeof(Real) == sizeof(double)) &&
+                      tile_chunks(scores, m, 16, grid.score_pitch);
+  grid.mask_chunks = tile_chunks(mask, m, 4, grid.mask_pitch);
   detail::TeamScratch scratch;
   scratch.per_team = shape.tiles_per_team;
   scratch.level = shape.scratch_level;
@@ -489,10 +558,9 @@ Summary compute_mask(const ExecSpace& exec, const ScoreView& scores, const MaskV
 /// Launches the mask of `scores` into `mask` on `exec` and returns at once, without waiting: for
 /// callers that solve many small problems in a row on one instance (SparseGPT solves a strip of M
 /// columns at a time). Unlike compute_mask it neither checks the scores (they must be finite and ≥ 0)
-/// nor sums a summary; the tile statuses go to `workspace.status` (grown when needed). Same masks.
+/// nor writes tile statuses or a summary, so it needs no workspace. Same masks.
 template <class ExecSpace, class ScoreView, class MaskView>
-void launch_mask(const ExecSpace& exec, const ScoreView& scores, const MaskView& mask, const Options& options,
-                 Workspace<typename ExecSpace::memory_space>& workspace) {
+void launch_mask(const ExecSpace& exec, const ScoreView& scores, const MaskView& mask, const Options& options) {
   static_assert(Kokkos::is_view<ScoreView>::value && (ScoreView::rank == 2 || ScoreView::rank == 3),
                 "scores must be a rank-2 Kokkos::View, or rank 3 for a batch of matrices");
   static_assert(Kokkos::is_view<MaskView>::value && int(MaskView::rank) == int(ScoreView::rank),
@@ -501,10 +569,7 @@ void launch_mask(const ExecSpace& exec, const ScoreView& scores, const MaskView&
   const std::int64_t batch = batched ? scores.extent(0) : 1;
   const std::int64_t rows = scores.extent(batched ? 1 : 0), cols = scores.extent(batched ? 2 : 1);
   detail::validate(options, rows, cols);
-  const int m = options.m;
-  const std::int64_t tiles = batch * ((rows + m - 1) / m) * ((cols + m - 1) / m);
-  const auto status = detail::reserve(&workspace.status, tiles, "tsenor::tile_status");
-  detail::launch_tiles(exec, scores, mask, status, {},
+  detail::launch_tiles(exec, scores, mask, {}, {},
                        detail::resolve_params(options, detail::resolve_method<ExecSpace>(options)), batch);
 }
 

@@ -28,7 +28,7 @@ struct TileWorkspace {
   ExactWorkspace exact{};          // (exact)
   int* queue = nullptr;            // 2m (entropic, greedy)
   int* parent = nullptr;           // 2m (entropic, greedy)
-  double* partial = nullptr;       // m: per-column partial sums
+  double* partial = nullptr;       // 2m: per-column partial sums
 
   /// Bytes needed: the layout below, measured from address 0.
   static KOKKOS_INLINE_FUNCTION std::size_t bytes(int m, int ld, Method method) {
@@ -45,7 +45,7 @@ struct TileWorkspace {
     mask.kept = take<std::uint8_t>(base, tile);
     mask.row_count = take<int>(base, m);
     mask.col_count = take<int>(base, m);
-    partial = take<double>(base, m);
+    partial = take<double>(base, 2 * m);
     if (method == Method::exact) {
       if (m <= 4) return;  // enumerated (exact.hpp): no dual, no paths, and more tiles fit in fast memory
       exact.potential = take<double>(base, 2 * m);
@@ -93,12 +93,16 @@ struct TileParams {
   DykstraParams dykstra;
   int local_search_steps = 0;
   ExactTuning exact_tuning;  ///< how the exact method uses the lanes (backends' choice)
+  /// TileStatus::objective, ::score_sum and the tile_invalid flag; callers that read no status
+  /// (launch_mask) skip them.
+  bool totals = true;
 };
 
 /// Solves the tile whose scores are already in ws.score with method M (p.method, a template
 /// parameter so that each method's kernel holds only its own code); leaves the mask in
 /// ws.mask. The status is complete on the lane that runs `lanes::single` (the one that stores
-/// it). Shape: the tile's m and n compiled in (exact_solve_tile), or TileShape<> for any.
+/// it); without p.totals it holds only the iterations and tile_converged, tile_repaired. Shape:
+/// the tile's m and n compiled in (exact_solve_tile), or TileShape<> for any.
 template <Method M, class Shape = TileShape<>, class Member, class Real>
 KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const Member& team, const TileWorkspace<Real>& ws, const TileParams& p) {
   static_assert(M == Method::exact || M == Method::entropic || M == Method::greedy, "a resolved method");
@@ -122,16 +126,26 @@ KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const Member& team, const TileWorks
       rounding::improve_row_swaps(mask, ws.score, p.local_search_steps);
     });
   }
-  // Σ A·kept in a fixed order: each column top to bottom, then the columns left to right.
+  if (!p.totals) return status;
+  // Σ A·kept and Σ A in a fixed order: each column top to bottom, then the columns left to right.
   lanes::for_each(team, m, [&](int j) {
-    double column = 0.0;
-    for (int i = 0; i < m; ++i)
-      if (mask.kept[i * ld + j]) column += static_cast<double>(ws.score[i * ld + j]);
-    ws.partial[j] = column;
+    double kept = 0.0, all = 0.0;
+    for (int i = 0; i < m; ++i) {
+      const double a = static_cast<double>(ws.score[i * ld + j]);
+      kept += mask.kept[i * ld + j] ? a : 0.0;
+      all += a;
+    }
+    ws.partial[j] = kept;
+    ws.partial[m + j] = all;
+  });
+  const int n = mask.n;
+  const int irregular = lanes::sum(team, m, [&](int k) {
+    return (mask.row_count[k] != n ? 1 : 0) + (mask.col_count[k] != n ? 1 : 0);
   });
   lanes::single(team, [&]() {
     for (int j = 0; j < m; ++j) status.objective += ws.partial[j];
-    if (!mask.regular()) status.flags |= tile_invalid;
+    for (int j = 0; j < m; ++j) status.score_sum += ws.partial[m + j];
+    if (irregular > 0) status.flags |= tile_invalid;
   });
   return status;
 }

@@ -128,12 +128,11 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
       KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { b0(i, j) = w(i, j) * scale(j); });
   detail::gemm(exec, "N", "N", Real(1), b0, h_normal, Real(0), target);
   Kokkos::deep_copy(exec, b, b0);
-  Workspace<Memory> workspace;
   Options projection = options.mask;
   projection.zero_pad = false;
   // D = the projection of z; the mask follows it.
   auto project = [&](const Matrix& z, const Matrix& into) {
-    detail::project_mask(exec, z, scores, mask, options.pattern, projection, workspace);
+    detail::project_mask(exec, z, scores, mask, options.pattern, projection);
     detail::masked_copy(exec, z, mask, into);
   };
   project(b, d);
@@ -160,7 +159,7 @@ LayerReport alps(const Exec& exec, const Kokkos::View<Real**, Kokkos::LayoutRigh
           work(i, j) = z;
           scores(i, j) = z * z;
         });
-    detail::select_mask(exec, scores, mask, options.pattern, projection, workspace);
+    detail::select_mask(exec, scores, mask, options.pattern, projection);
     Kokkos::parallel_for(
         "tsenor::admm_dual", detail::entries(exec, rows, cols), KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) {
           const Real kept = mask(i, j) ? work(i, j) : Real(0);

@@ -305,9 +305,9 @@ void rows_top_n(const Exec& exec, const ScoreView& scores, const MaskView& mask,
 template <class Exec, class Real, class Memory>
 void select_mask(const Exec& exec, const Matrix<Real, Memory>& scores,
                  const Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory>& mask, Pattern pattern,
-                 const Options& options, Workspace<Memory>& workspace) {
+                 const Options& options) {
   if (pattern == Pattern::transposable)
-    launch_mask(exec, scores, mask, options, workspace);
+    launch_mask(exec, scores, mask, options);
   else
     rows_top_n(exec, scores, mask, options.n, options.m);
 }
@@ -317,11 +317,11 @@ void select_mask(const Exec& exec, const Matrix<Real, Memory>& scores,
 template <class Exec, class Real, class Memory>
 void project_mask(const Exec& exec, const Matrix<Real, Memory>& z, const Matrix<Real, Memory>& scores,
                   const Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Memory>& mask, Pattern pattern,
-                  const Options& options, Workspace<Memory>& workspace) {
+                  const Options& options) {
   Kokkos::parallel_for(
       "tsenor::squares", entries(exec, z.extent(0), z.extent(1)),
       KOKKOS_LAMBDA(std::int64_t i, std::int64_t j) { scores(i, j) = z(i, j) * z(i, j); });
-  select_mask(exec, scores, mask, pattern, options, workspace);
+  select_mask(exec, scores, mask, pattern, options);
 }
 
 /// into = z ⊙ mask.

@@ -92,7 +92,6 @@ LayerReport sparsegpt(const Exec& exec, const Kokkos::View<Real**, Kokkos::Layou
                                       block);
   detail::Matrix<Real, Memory> scores(Kokkos::view_alloc(Kokkos::WithoutInitializing, "tsenor::strip_scores"), rows,
                                       m);
-  Workspace<Memory> workspace;
   Options strip = options.mask;
   strip.zero_pad = false;
   LayerReport report;
@@ -108,7 +107,7 @@ LayerReport sparsegpt(const Exec& exec, const Kokkos::View<Real**, Kokkos::Layou
             });
         auto strip_mask = Kokkos::subview(mask, Kokkos::ALL(), Span(j0, j0 + m));
         if (options.pattern == Pattern::transposable)
-          launch_mask(exec, scores, strip_mask, strip, workspace);
+          launch_mask(exec, scores, strip_mask, strip);
         else
           detail::rows_top_n(exec, scores, strip_mask, n, m);
         ++report.strips;

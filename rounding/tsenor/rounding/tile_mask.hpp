@@ -45,11 +45,6 @@ struct TileMask {
     for (int i = 0; i < m; ++i) d += n - row_count[i];
     return d;
   }
-  KOKKOS_INLINE_FUNCTION bool regular() const {
-    for (int k = 0; k < m; ++k)
-      if (row_count[k] != n || col_count[k] != n) return false;
-    return true;
-  }
 };
 
 }  // namespace tsenor::rounding
