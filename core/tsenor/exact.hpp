@@ -19,7 +19,8 @@
 // nothing depends on the thread count or on the number of lanes that share the tile.
 //
 // Lanes: the dual start gives each lane whole rows or columns (their selections are
-// independent); Dijkstra and the path searches scan and relax with all lanes, and one lane
+// independent); Dijkstra gives each lane its rows' and columns' nodes (it settles and relaxes
+// them itself, so its steps need no syncs); the path searches scan with all lanes, and one lane
 // writes what a step decides.
 #pragma once
 
@@ -408,8 +409,9 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
     if constexpr (std::is_same<Approx, float>::value) {
       // Float first, where the network runs in float: fl32 and fl64 of the same A − q are both
       // monotone, so when the n-th float value is above the (n+1)-th, the n entries above that
-      // are the n largest in double too, and the double pair is their least and the largest of
-      // the rest: the same bits as a double selection. A float tie there: the double selection.
+      // are the n largest in double too (the row keeps them: no ties), and the double pair is
+      // their least and the largest of the rest: the same bits as a double selection. A float
+      // tie there: the double selection.
       if (m <= 32 && float_final) {
         const auto approx = [&](int t) { return cost.template at_as<float>(i * ld + t) + price[m + t]; };
         float kth_approx, next_approx;
@@ -422,25 +424,28 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
             const bool top = approx(t) > next_approx;
             kth = top ? smaller(kth, v) : kth;
             next_best = top ? next_best : larger(next_best, v);
+            kept[i * ld + t] = top;
           }
           selected = true;
         }
       }
     }
-    if (!selected) select(value, kth, next_best, true, i == 0 || passes > 2 ? -price[i] : -price[i - 1]);
+    if (!selected) {
+      select(value, kth, next_best, true, i == 0 || passes > 2 ? -price[i] : -price[i - 1]);
+      int ties = n;
+      for (int j = 0; j < m; ++j) {
+        const bool keep = value(j) > next_best;
+        kept[i * ld + j] = keep;
+        ties -= keep;
+      }
+      for (int t = 0; ties > 0 && t < m; ++t) {
+        const int j = i + t < m ? i + t : i + t - m;
+        const bool tie = value(j) == next_best;
+        kept[i * ld + j] |= tie;
+        ties -= tie;
+      }
+    }
     potential[i] = -(0.5 * (kth + next_best));
-    int ties = n;
-    for (int j = 0; j < m; ++j) {
-      const bool keep = value(j) > next_best;
-      kept[i * ld + j] = keep;
-      ties -= keep;
-    }
-    for (int t = 0; ties > 0 && t < m; ++t) {
-      const int j = i + t < m ? i + t : i + t - m;
-      const bool tie = value(j) == next_best;
-      kept[i * ld + j] |= tie;
-      ties -= tie;
-    }
     mask.row_count[i] = n;
   });
   lanes::for_each(team, m, [&](int j) {
@@ -466,29 +471,34 @@ KOKKOS_INLINE_FUNCTION double exact_dijkstra(const Member& team, const rounding:
   int* const state = ws.state;
   // Keys at or above `unreached` mean "no path yet"; adding it blocks an arc.
   constexpr double unreached = 1e308;
-  lanes::for_each(team, 2 * m, [&](int v) {
-    key[v] = v >= m && col_count[v - m] > n ? 0.0 : unreached;
-    state[v] = node_open;
+  // Each lane keeps the entries of its own nodes, row k and column k for the k that
+  // for_each(team, m, …) gives it, and the steps touch no other: no syncs until the end.
+  lanes::for_each(team, m, [&](int k) {
+    key[k] = unreached;
+    key[m + k] = col_count[k] > n ? 0.0 : unreached;
+    state[k] = state[m + k] = node_open;
   });
   int target_units = 0;
   double horizon = 0.0;  // distance of the last settled node
   while (true) {
     // Closest open node, the lowest id among equal keys: a total order. Settled nodes keep
     // the key `unreached`, so the scan needs no test.
-    const lanes::KeyIndex closest = lanes::argmin(team, 2 * m, [&](int v) { return key[v]; });
+    const lanes::KeyIndex closest = lanes::argmin_pairs(team, m, [&](int v) { return key[v]; });
     const double best = closest.key;
     if (!(best < unreached)) break;
-    const int u = closest.index;
-    lanes::single(team, [&]() {
-      key[u] = unreached;
-      state[u] = node_settled;
-      dist[u] = best;
+    const int u = closest.index, own = u < m ? u : u - m;
+    lanes::each(team, m, [&](int k) {
+      if (k == own) {
+        key[u] = unreached;
+        state[u] = node_settled;
+        dist[u] = best;
+      }
     });
     horizon = best;
     // Branch-free relaxations (whether an arc exists is a coin flip per entry), blocked
     // into settled nodes so that their keys stay `unreached` (states are 0 or 1 here).
     if (u < m) {
-      lanes::for_each(team, m, [&](int j) {
+      lanes::each(team, m, [&](int j) {
         const double c = cost.via_row(best, u, j) + ((kept[u * ld + j] | state[m + j]) ? unreached : 0.0);
         key[m + j] = c < key[m + j] ? c : key[m + j];
       });
@@ -498,12 +508,13 @@ KOKKOS_INLINE_FUNCTION double exact_dijkstra(const Member& team, const rounding:
         target_units += n - col_count[j];
         if (target_units >= surplus) break;
       }
-      lanes::for_each(team, m, [&](int i) {
+      lanes::each(team, m, [&](int i) {
         const double c = cost.via_col(best, i, j) + (((kept[i * ld + j] ^ 1) | state[i]) ? unreached : 0.0);
         key[i] = c < key[i] ? c : key[i];
       });
     }
   }
+  lanes::sync(team);  // (the path searches read every node's entries)
   return horizon;
 }
 
@@ -544,14 +555,14 @@ KOKKOS_INLINE_FUNCTION void exact_augment(const Walk& walk, const rounding::Tile
             return side ? kept[v * ld + p] && cost.via_col(dist[m + p], v, p) == dist[v]
                         : !kept[p * ld + v - m] && cost.via_row(dist[p], p, v - m) == dist[v];
           };
-          const int p = from + lanes::first(walk, m - from, [&](int q) {
-                          return state[side + from + q] == node_settled && tight(from + q);
-                        });
-          // Tight predecessors already on the path, skipped: zero-cost cycles (ties).
-          if (!cycle)
-            cycle = lanes::sum(walk, p - from, [&](int q) {
-                      return state[side + from + q] == node_on_path && tight(from + q) ? 1 : 0;
-                    }) > 0;
+          // The first settled tight predecessor, and whether tight ones already on the path come
+          // before it (skipped: zero-cost cycles, from ties).
+          const lanes::FirstHit hit = lanes::first_hit(walk, m - from, [&](int q) {
+            const int s = state[side + from + q];
+            return (s == node_settled || s == node_on_path) && tight(from + q) ? (s == node_settled ? 1 : 2) : 0;
+          });
+          const int p = from + hit.index;
+          cycle = cycle || hit.earlier;
           lanes::single(walk, [&]() { cursor[v] = p + 1; });
           if (p == m) {
             lanes::single(walk, [&]() { state[v] = node_dead; });

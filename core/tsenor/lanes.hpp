@@ -23,6 +23,10 @@ template <class Member>
 constexpr bool single_lane =
     std::is_same<typename Member::execution_space::memory_space, Kokkos::HostSpace>::value;
 
+/// One lane of a team thread on its own (for instance inside `single`); its operations are at
+/// the end of this file.
+struct OneLane {};
+
 #if defined(KOKKOS_ENABLE_CUDA)
 /// Whether the team thread's lanes are a CUDA warp slice (functions below then use Warp).
 template <class Member>
@@ -115,6 +119,24 @@ KOKKOS_INLINE_FUNCTION void for_each(const Member& team, int count, const F& f) 
   } else {
     Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, count), f);
   }
+}
+
+/// f(k) for k in [0, count), spread over the lanes as by for_each, without bringing them in step
+/// afterwards: for steps in which each lane touches only what is its own.
+template <class Member, class F>
+KOKKOS_INLINE_FUNCTION void each(const Member& team, int count, const F& f) {
+  if constexpr (warp_lanes<Member>) {
+    for (int k = Warp::lane(); k < count; k += Warp::size()) f(k);
+  } else {
+    Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, count), f);
+  }
+}
+
+/// Brings the lanes in step: afterwards every lane sees what the others wrote (a warp sync on
+/// CUDA; host team threads have one lane, and Kokkos' vector lanes elsewhere run in step).
+template <class Member>
+KOKKOS_INLINE_FUNCTION void sync(const Member&) {
+  if constexpr (warp_lanes<Member>) Warp::sync();
 }
 
 /// f() on one lane; afterwards every lane sees what it wrote.
@@ -270,20 +292,51 @@ KOKKOS_INLINE_FUNCTION int first(const Member& team, int count, const P& pred) {
   return result < count ? result : count;
 }
 
-/// The smallest f(k) over [0, count) and the lowest k that has it, on every lane (key = max
-/// double and index = count when count is 0).
+/// What first_hit finds.
+struct FirstHit {
+  int index;     ///< the smallest k with f(k) == 1, or count when there is none
+  bool earlier;  ///< whether some k < index has f(k) == 2
+};
+
+/// For f(k) ∈ {0, 1, 2} over [0, count): the first k with f(k) == 1 and whether a 2 comes before
+/// it, in one scan (each lane stops at its first 1), on every lane.
 template <class Member, class F>
-KOKKOS_INLINE_FUNCTION KeyIndex argmin(const Member& team, int count, const F& f) {
-  KeyIndex result{1.7976931348623157e308, count};
+KOKKOS_INLINE_FUNCTION FirstHit first_hit(const Member& team, int count, const F& f) {
+  if constexpr (single_lane<Member>) return first_hit(OneLane{}, count, f);
+  if constexpr (warp_lanes<Member>) {
+    int hit = count, other = count;
+    for (int k = Warp::lane(); k < count; k += Warp::size()) {
+      const int c = f(k);
+      other = c == 2 && other == count ? k : other;
+      if (c == 1) {
+        hit = k;
+        break;
+      }
+    }
+    const int index = static_cast<int>(Warp::min_all(static_cast<unsigned>(hit)));
+    return FirstHit{index, static_cast<int>(Warp::min_all(static_cast<unsigned>(other))) < index};
+  }
+  const int index = first(team, count, [&](int k) { return f(k) == 1; });
+  return FirstHit{index, first(team, index, [&](int k) { return f(k) == 2; }) < index};
+}
+
+/// The smallest f(v) over the nodes v of [0, 2·count) and the lowest v that has it, on every lane
+/// (key = max double and index = 2·count when count is 0). A lane scans nodes k and count + k for
+/// the k that for_each(team, count, …) gives it, so the nodes a lane writes in `each` steps are
+/// the nodes it reads here.
+template <class Member, class F>
+KOKKOS_INLINE_FUNCTION KeyIndex argmin_pairs(const Member& team, int count, const F& f) {
+  KeyIndex result{1.7976931348623157e308, 2 * count};
   if constexpr (single_lane<Member>) {
-    result.key = min(team, count, f);
-    result.index = first(team, count, [&](int k) { return f(k) == result.key; });
+    result.key = min(team, 2 * count, f);
+    result.index = first(team, 2 * count, [&](int v) { return f(v) == result.key; });
     return result;
   }
   if constexpr (warp_lanes<Member>) {
     for (int k = Warp::lane(); k < count; k += Warp::size()) {
-      const double v = f(k);
-      if (v < result.key || (v == result.key && k < result.index)) result = KeyIndex{v, k};
+      const double a = f(k), b = f(count + k);
+      if (a < result.key || (a == result.key && k < result.index)) result = KeyIndex{a, k};
+      if (b < result.key || (b == result.key && count + k < result.index)) result = KeyIndex{b, count + k};
     }
     // Across the lanes by three integer minima: the keys as unsigned 64-bit integers in the
     // order of the doubles (a negative double's bits inverted, a positive one's sign bit set;
@@ -303,11 +356,12 @@ KOKKOS_INLINE_FUNCTION KeyIndex argmin(const Member& team, int count, const F& f
   Kokkos::parallel_reduce(
       Kokkos::ThreadVectorRange(team, count),
       [&](int k, KeyIndex& lo) {
-        const double v = f(k);
-        if (v < lo.key || (v == lo.key && k < lo.index)) lo = KeyIndex{v, k};
+        const double a = f(k), b = f(count + k);
+        if (a < lo.key || (a == lo.key && k < lo.index)) lo = KeyIndex{a, k};
+        if (b < lo.key || (b == lo.key && count + k < lo.index)) lo = KeyIndex{b, count + k};
       },
       MinKeyIndex(result));
-  if (result.index > count) result.index = count;  // (the reducer starts from the largest int)
+  if (result.index > 2 * count) result.index = 2 * count;  // (the reducer starts from the largest int)
   return result;
 }
 
@@ -325,10 +379,7 @@ KOKKOS_INLINE_FUNCTION int sum(const Member& team, int count, const F& f) {
   return result;
 }
 
-/// One lane of a team thread on its own (for instance inside `single`): every operation is
-/// a plain loop on the calling lane.
-struct OneLane {};
-
+/// OneLane: every operation a plain loop on the calling lane.
 template <class F>
 KOKKOS_INLINE_FUNCTION void for_each(const OneLane&, int count, const F& f) {
   for (int k = 0; k < count; ++k) f(k);
@@ -337,17 +388,15 @@ template <class F>
 KOKKOS_INLINE_FUNCTION void single(const OneLane&, const F& f) {
   f();
 }
-template <class P>
-KOKKOS_INLINE_FUNCTION int first(const OneLane&, int count, const P& pred) {
-  int k = 0;
-  while (k < count && !pred(k)) ++k;
-  return k;
-}
 template <class F>
-KOKKOS_INLINE_FUNCTION int sum(const OneLane&, int count, const F& f) {
-  int total = 0;
-  for (int k = 0; k < count; ++k) total += f(k);
-  return total;
+KOKKOS_INLINE_FUNCTION FirstHit first_hit(const OneLane&, int count, const F& f) {
+  bool earlier = false;
+  for (int k = 0; k < count; ++k) {
+    const int c = f(k);
+    if (c == 1) return FirstHit{k, earlier};
+    earlier = earlier || c == 2;
+  }
+  return FirstHit{count, earlier};
 }
 
 }  // namespace tsenor::lanes
