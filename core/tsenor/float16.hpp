@@ -5,29 +5,10 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
-#if defined(__CUDACC__) || defined(__HIPCC__)
-#define TSENOR_HOST_DEVICE __host__ __device__
-#else
-#define TSENOR_HOST_DEVICE
-#endif
+#include "tsenor/bit_cast.hpp"
 
 namespace tsenor {
-
-/// The same bits as another type of the same size (std::bit_cast, C++20), in host code and GPU kernels: hipcc's
-/// clang has no std::memcpy in device code, and its builtin is the same operation.
-template <class To, class From>
-inline TSENOR_HOST_DEVICE To bit_cast(const From& from) {
-  static_assert(sizeof(To) == sizeof(From), "bit_cast: the types differ in size");
-  To to;
-#if defined(__HIPCC__)
-  __builtin_memcpy(&to, &from, sizeof to);
-#else
-  std::memcpy(&to, &from, sizeof to);
-#endif
-  return to;
-}
 
 /// Subnormals are normalised, infinities stay infinite, and NaN payloads are kept (shifted into the
 /// float's mantissa, as numpy does).

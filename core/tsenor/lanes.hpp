@@ -13,7 +13,7 @@
 #include <Kokkos_Core.hpp>
 #include <type_traits>
 
-#include "tsenor/float16.hpp"  // bit_cast
+#include "tsenor/bit_cast.hpp"
 
 namespace tsenor::lanes {
 
