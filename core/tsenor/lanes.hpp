@@ -110,19 +110,8 @@ struct Warp {
   }
 };
 
-/// f(k) for k in [0, count), spread over the lanes; they are in step again afterwards.
-template <class Member, class F>
-KOKKOS_INLINE_FUNCTION void for_each(const Member& team, int count, const F& f) {
-  if constexpr (warp_lanes<Member>) {
-    for (int k = Warp::lane(); k < count; k += Warp::size()) f(k);
-    Warp::sync();
-  } else {
-    Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, count), f);
-  }
-}
-
-/// f(k) for k in [0, count), spread over the lanes as by for_each, without bringing them in step
-/// afterwards: for steps in which each lane touches only what is its own.
+/// f(k) for k in [0, count), spread over the lanes (lane l takes k ≡ l modulo the lanes), without
+/// bringing them in step afterwards: for steps in which each lane touches only what is its own.
 template <class Member, class F>
 KOKKOS_INLINE_FUNCTION void each(const Member& team, int count, const F& f) {
   if constexpr (warp_lanes<Member>) {
@@ -137,6 +126,13 @@ KOKKOS_INLINE_FUNCTION void each(const Member& team, int count, const F& f) {
 template <class Member>
 KOKKOS_INLINE_FUNCTION void sync(const Member&) {
   if constexpr (warp_lanes<Member>) Warp::sync();
+}
+
+/// f(k) for k in [0, count), spread over the lanes as by `each`; they are in step again afterwards.
+template <class Member, class F>
+KOKKOS_INLINE_FUNCTION void for_each(const Member& team, int count, const F& f) {
+  each(team, count, f);
+  sync(team);
 }
 
 /// f() on one lane; afterwards every lane sees what it wrote.
