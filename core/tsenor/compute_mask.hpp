@@ -8,6 +8,7 @@
 #include <utility>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -139,7 +140,7 @@ KOKKOS_FORCEINLINE_FUNCTION void copy_score_chunk(const Real* from, Real* to) {
     to[1] = x.y;
   }
 #else
-  for (std::size_t e = 0; e < 16 / sizeof(Real); ++e) to[e] = from[e];
+  std::memcpy(to, from, 16);  // (one move on hosts)
 #endif
 }
 
@@ -150,7 +151,7 @@ KOKKOS_FORCEINLINE_FUNCTION void copy_mask_chunk(const std::uint8_t* from, std::
                                           static_cast<std::uint32_t>(from[2]) << 16 |
                                           static_cast<std::uint32_t>(from[3]) << 24;
 #else
-  for (int e = 0; e < 4; ++e) to[e] = from[e];
+  std::memcpy(to, from, 4);
 #endif
 }
 

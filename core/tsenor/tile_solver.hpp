@@ -128,16 +128,28 @@ KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const Member& team, const TileWorks
   }
   if (!p.totals) return status;
   // Σ A·kept and Σ A in a fixed order: each column top to bottom, then the columns left to right.
-  lanes::for_each(team, m, [&](int j) {
-    double kept = 0.0, all = 0.0;
-    for (int i = 0; i < m; ++i) {
-      const double a = static_cast<double>(ws.score[i * ld + j]);
-      kept += mask.kept[i * ld + j] ? a : 0.0;
-      all += a;
-    }
-    ws.partial[j] = kept;
-    ws.partial[m + j] = all;
-  });
+  if constexpr (lanes::single_lane<Member>) {
+    // One lane: row after row, so that the columns' sums are independent additions that the core
+    // overlaps, rather than one chain of dependent additions after another. The same order per column.
+    for (int j = 0; j < 2 * m; ++j) ws.partial[j] = 0.0;
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < m; ++j) {
+        const double a = static_cast<double>(ws.score[i * ld + j]);
+        ws.partial[j] += mask.kept[i * ld + j] ? a : 0.0;
+        ws.partial[m + j] += a;
+      }
+  } else {
+    lanes::for_each(team, m, [&](int j) {
+      double kept = 0.0, all = 0.0;
+      for (int i = 0; i < m; ++i) {
+        const double a = static_cast<double>(ws.score[i * ld + j]);
+        kept += mask.kept[i * ld + j] ? a : 0.0;
+        all += a;
+      }
+      ws.partial[j] = kept;
+      ws.partial[m + j] = all;
+    });
+  }
   const int n = mask.n;
   const int irregular = lanes::sum(team, m, [&](int k) {
     return (mask.row_count[k] != n ? 1 : 0) + (mask.col_count[k] != n ? 1 : 0);
