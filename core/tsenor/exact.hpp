@@ -375,10 +375,14 @@ KOKKOS_INLINE_FUNCTION ExactCosts<Real> exact_costs(const Member& team, const ro
 /// threshold θ_i the midpoint of its n-th and (n+1)-th best A_ij − q_j (θ = q = 0 to begin
 /// with). Any prices give a valid start; good ones leave little surplus. The number of passes
 /// is the same on every backend (it decides which optimal mask ties get): ⌊log2 m⌋ + 2, plus 4
-/// for m ≤ 16. Each pass leaves ~15–25% fewer phases (8192² |Gaussian|, 8:16: 1.35 phases a
-/// tile after 6 passes, 0.82 after 10), which pays on GPUs, where a phase costs many passes
-/// (H200, 8192²: 4:8 7.1 → 5.7 ms, 8:16 8.0 → 6.8 ms with the 4 more; at m = 32 they cost more
-/// than they save), and costs 5–10% on a CPU core (perf/results/h200/README.md, session 11).
+/// for m ≤ 16 and 6 for m = 32. Each pass leaves ~15–25% fewer phases (8192² |Gaussian|, 8:16:
+/// 1.35 phases a tile after 6 passes, 0.82 after 10), which pays on GPUs, where a phase costs
+/// many passes (H200, 8192²: 4:8 7.1 → 5.7 ms, 8:16 8.0 → 6.8 ms with the 4 more, session 11),
+/// and now on hosts too, whose passes select a vector of lines at a time: at m = 32, 13 passes
+/// instead of 7 leave 1.35 phases a tile instead of 2.19 (8192² hashed) and take the H200 from
+/// 2.46 to 2.08 ms there, ALPS's Z² of nine iterations from 5.43 to 4.82 ms (4096² each), and a
+/// CPU core through 35 such Z² from 606 to 509 ms (1024² each; perf/results/h200/README.md,
+/// session 15; 11 and 15 passes were about as good, 17 or more worse on both).
 /// All passes but the last compute in the scores' precision: float for float scores (a GPU
 /// max or min of floats is one instruction, of doubles three), which is enough for a start;
 /// the last one in double, which the exactness below needs.
@@ -396,7 +400,7 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
   double* const potential = ws.potential;
   int passes = 0;
   for (int w = m; w > 1; w >>= 1) ++passes;
-  passes += m <= 16 ? 6 : 2;
+  passes += m <= 16 ? 6 : m <= 32 ? 8 : 2;
   // The n-th and (n+1)-th largest of value(0 … m−1) in T; `guess`: quickselect's first pivot.
   const auto select = [&](const auto& value, auto& kth, auto& next_best, bool has_guess, auto guess) {
     using T = std::remove_reference_t<decltype(kth)>;
