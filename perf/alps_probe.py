@@ -7,6 +7,8 @@ session 6). Load perf/kernel_timer.cpp's library for the per-kernel split.
                                                      then the PyTorch program, torch.linalg.eigh and a GEMM
       [--nm N:M] [--profile K]                       (--profile: both ALPS calls under torch.profiler, the K
                                                      costliest GPU operations of each)
+      [--tsenor-only]                                with --torch: the layer only, none of the torch runs
+                                                     (so that kernel_timer.cpp's totals are tsenor's ALPS)
 Prints one line per measurement, "PROBE …"."""
 import argparse
 import os
@@ -27,6 +29,8 @@ def main():
                    help="with --torch cuda: each ALPS call again under torch.profiler (CUDA activity of every "
                         "library in the process), its K costliest GPU operations")
     p.add_argument("--nm", default="2:4")
+    p.add_argument("--tsenor-only", action="store_true",
+                   help="with --torch: run tsenor's ALPS on the layer and nothing else in torch")
     a = p.parse_args()
     n, nm = a.size, a.nm
     if a.torch:
@@ -49,7 +53,7 @@ def main():
     sync()
     print(f"PROBE tsenor alps n={n} iterations={report.iterations} {time.perf_counter() - start:.3f} s "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} ({report.linear_algebra})", flush=True)
-    if a.torch:
+    if a.torch and not a.tsenor_only:
         sync()
         start = time.perf_counter()
         layers_pytorch.alps(w, h, nm, max_iterations=a.iterations)
