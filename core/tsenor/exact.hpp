@@ -19,9 +19,10 @@
 // nothing depends on the thread count or on the number of lanes that share the tile.
 //
 // Lanes: the dual start gives each lane whole rows or columns (their selections are
-// independent); Dijkstra gives each lane its rows' and columns' nodes (it settles and relaxes
-// them itself, so its steps need no syncs); the path searches scan with all lanes, and one lane
-// writes what a step decides.
+// independent; on hosts, where a tile has one lane, it selects a vector of lines at a time);
+// Dijkstra gives each lane its rows' and columns' nodes (it settles and relaxes them itself, so
+// its steps need no syncs); the path searches scan with all lanes, and one lane writes what a
+// step decides.
 #pragma once
 
 #include <Kokkos_Core.hpp>
