@@ -261,8 +261,8 @@ KOKKOS_INLINE_FUNCTION void kth_largest_pair_by_network(const Value& value, int 
 /// register (exact_dual_start).
 #define TSENOR_HOST_VECTORS 1
 /// `lanes` values of T in one vector, at most `most`: 16 bytes (any x86-64 or AArch64), 32 when the
-/// compiler targets AVX (-march). Not 64 with AVX-512: 32 lines of 64 bytes overflow its registers
-/// (2-core Xeon, 1024² ALPS-like scores, one core: 8:16 7.1 ms with 16 bytes, 6.1 with 32, 9.9 with 64).
+/// compiler targets AVX (-march). Not 64 with AVX-512, which measured slower (2-core Xeon, 1024²
+/// ALPS-like scores, one core: 8:16 7.1 ms with 16 bytes, 6.1 with 32 (-mavx2), 9.9 with 64).
 template <class T, int most>
 struct HostVector {
 #if defined(__AVX__)
@@ -442,8 +442,6 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
     for (int i = 0; i < Shape::m; ++i)
       for (int t = 0; t < Shape::m; ++t) transposed[t * Shape::m + i] = cost.score[i * ld + t];
   }
-#else
-  constexpr bool vectors = false;
 #endif
   for (int pass = passes - 1; pass > 0; --pass) {
     const bool columns = pass % 2 == 1, revisit = pass + 2 < passes;
