@@ -33,6 +33,7 @@
 #include "tsenor/lanes.hpp"
 #include "tsenor/rounding/tile_mask.hpp"
 
+
 namespace tsenor {
 
 /// Scratch of exact_solve_tile: 6·m doubles and 6·m ints (none for tiles of m ≤ 4, which are
@@ -222,8 +223,13 @@ struct MergeSortNetwork {
 template <int A, int B, class T>
 KOKKOS_FORCEINLINE_FUNCTION void exchange_descending(T* x) {
   const T u = x[A], v = x[B];
-  x[A] = larger(u, v);
-  x[B] = smaller(u, v);
+  if constexpr (std::is_arithmetic<T>::value) {
+    x[A] = larger(u, v);
+    x[B] = smaller(u, v);
+  } else {  // host vectors (HostVector), lane by lane, with no vector passed by value to a function
+    x[A] = u > v ? u : v;
+    x[B] = u < v ? u : v;
+  }
 }
 
 /// Sorts x[0, W) descending; every index a constant, so that x stays in registers.
@@ -260,28 +266,70 @@ KOKKOS_INLINE_FUNCTION void kth_largest_pair_by_network(const Value& value, int 
 /// the scalar path): the dual start selects several lines at once, one line in each lane of a vector
 /// register (exact_dual_start).
 #define TSENOR_HOST_VECTORS 1
-/// `lanes` values of T in one vector, at most `most`: 16 bytes (any x86-64 or AArch64), 32 when the
-/// compiler targets AVX (-march). Not 64 with AVX-512, which measured slower (2-core Xeon, 1024²
-/// ALPS-like scores, one core: 8:16 7.1 ms with 16 bytes, 6.1 with 32 (-mavx2), 9.9 with 64).
-template <class T, int most>
-struct HostVector {
+/// The vector registers' bytes of the compiler's target: 16 (any x86-64 or AArch64), 32 when it
+/// targets AVX (-march). Not 64 with AVX-512, which measured slower (2-core Xeon, 1024² ALPS-like
+/// scores, one core: 8:16 7.1 ms with 16 bytes, 6.1 with 32 (-mavx2), 9.9 with 64).
 #if defined(__AVX__)
-  static constexpr int register_bytes = 32;
+constexpr int host_vector_bytes = 32;
 #else
-  static constexpr int register_bytes = 16;
+constexpr int host_vector_bytes = 16;
 #endif
-  static constexpr int lanes = register_bytes / static_cast<int>(sizeof(T)) < most
-                                   ? register_bytes / static_cast<int>(sizeof(T)) : most;
+/// `lanes` values of T in one vector of at most `bytes` bytes, at most `most` of them. Such vectors go
+/// to functions by reference only, never by value: the AVX2 path (exact_dual_start_avx2) then needs no
+/// call that another ABI could see (GCC's -Wpsabi notes).
+template <class T, int most, int bytes>
+struct HostVector {
+  static constexpr int lanes = bytes / static_cast<int>(sizeof(T)) < most ? bytes / static_cast<int>(sizeof(T)) : most;
   typedef T type __attribute__((vector_size(lanes * sizeof(T))));
 };
 
-/// kth_largest_pair_by_network for HostVector<T, …>::lanes lines at once (line l in lane l): value(t)
-/// returns entry t of every line, count == W; each lane gets its line's pair with the bits of the
+/// kth_largest_pair_by_network for HostVector<T, …>::lanes lines at once (line l in lane l): value(t, v)
+/// sets v to entry t of every line, count == W; each lane gets its line's pair with the bits of the
 /// one-line network (max and min are exact, lane by lane).
+/// With K compiled in, W ≥ 16 and 32-byte vectors (AVX), by two sorted halves a and b: the c-th largest
+/// of their union is max over i + j = c of min(a_i, b_j) (1-based, a_0 = b_0 = +∞), 2·(W/2 + 1)
+/// operations for the pair instead of the full network's last merge, and half as many vectors live
+/// while sorting. 4096², 2 cores: 16:32 121–126 → 103–106 ms with AVX2; with SSE's 16-byte vectors
+/// (two-operand instructions) 5% slower than the full network, which they keep.
 template <int W, int K, class Vec, class Value>
 inline void kth_largest_pairs_by_network(const Value& value, int k, Vec& kth, Vec& next) {
+  if constexpr (K > 0 && W >= 16 && sizeof(Vec) >= 32) {
+    constexpr int H = W / 2;
+    Vec a[H], b[H];
+    const auto load_a = [&](auto c) { value(decltype(c)::value, a[decltype(c)::value]); };
+    const auto load_b = [&](auto c) { value(H + decltype(c)::value, b[decltype(c)::value]); };
+    for_each_constant(load_a, std::make_integer_sequence<int, H>{});
+    sort_descending<H>(a, std::make_integer_sequence<int, MergeSortNetwork<H>::size>{});
+    for_each_constant(load_b, std::make_integer_sequence<int, H>{});
+    sort_descending<H>(b, std::make_integer_sequence<int, MergeSortNetwork<H>::size>{});
+    // r ← the c-th largest: the terms i = max(0, c − H) … min(c, H) (i from a, c − i from b).
+    const auto of_union = [&](auto rank, Vec& r) {
+      constexpr int c = decltype(rank)::value, low = c > H ? c - H : 0, high = c < H ? c : H;
+      const auto term = [&](auto index, Vec& t) {
+        constexpr int i = decltype(index)::value;
+        if constexpr (i == 0) {
+          t = b[c - 1];
+        } else if constexpr (i == c) {
+          t = a[c - 1];
+        } else {
+          const Vec u = a[i - 1], v = b[c - i - 1];
+          t = u < v ? u : v;
+        }
+      };
+      term(std::integral_constant<int, low>{}, r);
+      const auto more = [&](auto index) {
+        Vec t;
+        term(std::integral_constant<int, low + 1 + decltype(index)::value>{}, t);
+        r = r > t ? r : t;
+      };
+      for_each_constant(more, std::make_integer_sequence<int, high - low>{});
+    };
+    of_union(std::integral_constant<int, K>{}, kth);
+    of_union(std::integral_constant<int, K + 1>{}, next);
+    return;
+  }
   Vec x[W];
-  const auto load = [&](auto c) { x[decltype(c)::value] = value(decltype(c)::value); };
+  const auto load = [&](auto c) { value(decltype(c)::value, x[decltype(c)::value]); };
   for_each_constant(load, std::make_integer_sequence<int, W>{});
   sort_descending<W>(x, std::make_integer_sequence<int, MergeSortNetwork<W>::size>{});
   if constexpr (K > 0) {
@@ -371,6 +419,101 @@ KOKKOS_INLINE_FUNCTION ExactCosts<Real> exact_costs(const Member& team, const ro
   return cost;
 }
 
+#if defined(TSENOR_HOST_VECTORS)
+/// exact_dual_start on a host for float scores and a compiled order of 8 … 32, with vectors of
+/// `bytes` bytes: the lines of a pass go through the network a vector of lines at a time (row passes
+/// read the tile transposed, so that entry t of consecutive rows is consecutive), then every row's
+/// double pair a vector of rows at a time, then each row's kept entries as bits (no stores in the
+/// comparing loop). The same bits as one line at a time. `dist`: the workspace's, free until Dijkstra.
+template <int bytes, class Shape>
+inline void exact_dual_start_vectors(const rounding::TileMask& mask, const float* score, double* dist,
+                                     double* potential, int passes) {
+  constexpr int m = Shape::m;
+  const int n = tile_kept<Shape>(mask), ld = mask.ld;
+  using Lines = HostVector<float, m, bytes>;
+  using LineVector = typename Lines::type;
+  float* const price = reinterpret_cast<float*>(dist);  // −θ_i for row i, −q_j for column j
+  for (int v = 0; v < 2 * m; ++v) price[v] = 0.0f;
+  float transposed[m * m];
+  for (int i = 0; i < m; ++i)
+    for (int t = 0; t < m; ++t) transposed[t * m + i] = score[i * ld + t];
+  for (int pass = passes - 1; pass > 0; --pass) {
+    const bool columns = pass % 2 == 1;
+    const float* const other = columns ? price : price + m;
+    for (int first = 0; first < m; first += Lines::lanes) {
+      const auto value = [&](int t, LineVector& v) {
+        __builtin_memcpy(&v, columns ? score + t * ld + first : transposed + t * m + first, sizeof v);
+        v += other[t];
+      };
+      LineVector kth, next_best;
+      kth_largest_pairs_by_network<m, Shape::n>(value, n, kth, next_best);
+      const LineVector middle = -(0.5f * (kth + next_best));
+      __builtin_memcpy(price + (columns ? m : 0) + first, &middle, sizeof middle);
+    }
+  }
+  for (int v = 0; v < 2 * m; ++v) potential[v] = v < m ? 0.0 : -static_cast<double>(price[v]);
+  double row_kth[m], row_next[m];
+  using Rows = HostVector<double, m, bytes>;
+  using RowVector = typename Rows::type;
+  typedef float RowFloats __attribute__((vector_size(Rows::lanes * sizeof(float))));
+  for (int first = 0; first < m; first += Rows::lanes) {
+    const auto value = [&](int t, RowVector& v) {
+      RowFloats a;
+      __builtin_memcpy(&a, transposed + t * m + first, sizeof a);
+      v = __builtin_convertvector(a, RowVector) - potential[m + t];
+    };
+    RowVector kth, next_best;
+    kth_largest_pairs_by_network<m, Shape::n>(value, n, kth, next_best);
+    __builtin_memcpy(row_kth + first, &kth, sizeof kth);
+    __builtin_memcpy(row_next + first, &next_best, sizeof next_best);
+  }
+  int counts[m] = {};
+  for (int i = 0; i < m; ++i) {
+    const double next_best = row_next[i];
+    const float* const row = score + i * ld;
+    const double* const q = potential + m;
+    std::uint32_t keep = 0;
+    int ties = n;
+    for (int j = 0; j < m; ++j) {
+      const bool above = static_cast<double>(row[j]) - q[j] > next_best;
+      keep |= static_cast<std::uint32_t>(above) << j;
+      ties -= above;
+    }
+    for (int t = 0; ties > 0 && t < m; ++t) {
+      const int j = i + t < m ? i + t : i + t - m;
+      const bool tie = static_cast<double>(row[j]) - q[j] == next_best;
+      keep |= static_cast<std::uint32_t>(tie) << j;
+      ties -= tie;
+    }
+    for (int j = 0; j < m; ++j) {
+      const int k = (keep >> j) & 1u;
+      mask.kept[i * ld + j] = static_cast<std::uint8_t>(k);
+      counts[j] += k;
+    }
+    potential[i] = -(0.5 * (row_kth[i] + next_best));
+    mask.row_count[i] = n;
+  }
+  for (int j = 0; j < m; ++j) mask.col_count[j] = counts[j];
+}
+
+#if defined(__x86_64__) && !defined(__AVX2__)
+/// x86-64 builds for targets without AVX2 (the default): the dual start with 32-byte vectors where the
+/// CPU has AVX2, chosen at run time (~1.3× at M = 32, ~1.15× at M = 16 on a Xeon core). Every callee
+/// is inlined (flatten) so that no 32-byte vector crosses a function compiled without AVX.
+#define TSENOR_HOST_AVX2 1
+inline bool host_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has;
+}
+template <class Shape>
+__attribute__((target("avx2"), flatten)) void exact_dual_start_avx2(const rounding::TileMask& mask,
+                                                                    const float* score, double* dist,
+                                                                    double* potential, int passes) {
+  exact_dual_start_vectors<32, Shape>(mask, score, dist, potential, passes);
+}
+#endif
+#endif
+
 /// Phase 1, the dual start: an approximate dual by block coordinate ascent, ending with rows.
 /// A column's price q_j is the midpoint of its n-th and (n+1)-th best A_ij − θ_i, a row's
 /// threshold θ_i the midpoint of its n-th and (n+1)-th best A_ij − q_j (θ = q = 0 to begin
@@ -402,6 +545,18 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
   int passes = 0;
   for (int w = m; w > 1; w >>= 1) ++passes;
   passes += m <= 16 ? 6 : m <= 32 ? 8 : 2;
+#if defined(TSENOR_HOST_VECTORS)
+  // Host, float scores, a compiled order of 8 … 32: the passes a vector of lines at a time.
+  if constexpr (lanes::single_lane<Member> && std::is_same<Real, float>::value && Shape::m >= 8 && Shape::m <= 32) {
+#if defined(TSENOR_HOST_AVX2)
+    if (host_avx2())
+      exact_dual_start_avx2<Shape>(mask, cost.score, ws.dist, potential, passes);
+    else
+#endif
+      exact_dual_start_vectors<host_vector_bytes, Shape>(mask, cost.score, ws.dist, potential, passes);
+    return lanes::sum(team, m, [&](int j) { return col_count[j] > n ? col_count[j] - n : 0; });
+  }
+#endif
   // The n-th and (n+1)-th largest of value(0 … m−1) in T; `guess`: quickselect's first pivot.
   const auto select = [&](const auto& value, auto& kth, auto& next_best, bool has_guess, auto guess) {
     using T = std::remove_reference_t<decltype(kth)>;
@@ -429,39 +584,8 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
   using Approx = std::conditional_t<sizeof(Real) <= sizeof(float), float, double>;
   Approx* const price = reinterpret_cast<Approx*>(ws.dist);  // (free until Dijkstra)
   lanes::for_each(team, 2 * m, [&](int v) { price[v] = Approx(0); });
-#if defined(TSENOR_HOST_VECTORS)
-  // Host, float scores, a compiled order of ≥ 8: the lines of a pass go through the network a vector
-  // of lines at a time (row passes read the tile transposed, so that a row's entry t of consecutive
-  // rows is consecutive); the same bits as one line at a time.
-  constexpr bool vectors = lanes::single_lane<Member> && std::is_same<Approx, float>::value &&
-                           std::is_same<Real, float>::value && Shape::m >= 8 && Shape::m <= 32;
-  using Lines = HostVector<float, Shape::m >= 8 ? Shape::m : 8>;
-  using LineVector = typename Lines::type;
-  float transposed[vectors ? Shape::m * Shape::m : 1];
-  if constexpr (vectors) {
-    for (int i = 0; i < Shape::m; ++i)
-      for (int t = 0; t < Shape::m; ++t) transposed[t * Shape::m + i] = cost.score[i * ld + t];
-  }
-#endif
   for (int pass = passes - 1; pass > 0; --pass) {
     const bool columns = pass % 2 == 1, revisit = pass + 2 < passes;
-#if defined(TSENOR_HOST_VECTORS)
-    if constexpr (vectors) {
-      const Approx* const other = columns ? price : price + m;
-      for (int first = 0; first < Shape::m; first += Lines::lanes) {
-        const auto value = [&](int t) {
-          LineVector v;
-          __builtin_memcpy(&v, columns ? cost.score + t * ld + first : transposed + t * Shape::m + first, sizeof v);
-          return v + other[t];
-        };
-        LineVector kth, next_best;
-        kth_largest_pairs_by_network<Shape::m, Shape::n>(value, n, kth, next_best);
-        const LineVector middle = -(Approx(0.5) * (kth + next_best));
-        __builtin_memcpy(price + (columns ? m : 0) + first, &middle, sizeof middle);
-      }
-      continue;
-    }
-#endif
     lanes::for_each(team, m, [&](int line) {
       const int own = columns ? m + line : line, first = columns ? line : line * ld, stride = columns ? ld : 1;
       const Approx* const other = columns ? price : price + m;
@@ -482,55 +606,6 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
   // sign of B − θ. Entries above the (n+1)-th are kept; ties with it fill the rest in column
   // order from column i on (cyclically), so that tied rows (zeros, constant tiles) spread over
   // the columns instead of piling onto the first.
-#if defined(TSENOR_HOST_VECTORS)
-  if constexpr (vectors) {
-    // Every row's pair first, a vector of rows at a time, in double.
-    double row_kth[Shape::m], row_next[Shape::m];
-    using Rows = HostVector<double, Shape::m>;
-    using RowVector = typename Rows::type;
-    typedef float RowFloats __attribute__((vector_size(Rows::lanes * sizeof(float))));
-    for (int first = 0; first < Shape::m; first += Rows::lanes) {
-      const auto value = [&](int t) {
-        RowFloats a;
-        __builtin_memcpy(&a, transposed + t * Shape::m + first, sizeof a);
-        return __builtin_convertvector(a, RowVector) - potential[m + t];
-      };
-      RowVector kth, next_best;
-      kth_largest_pairs_by_network<Shape::m, Shape::n>(value, n, kth, next_best);
-      __builtin_memcpy(row_kth + first, &kth, sizeof kth);
-      __builtin_memcpy(row_next + first, &next_best, sizeof next_best);
-    }
-    // Then each row keeps the entries above its (n+1)-th value, and ties with it from column i on,
-    // as below; found as bits first (no stores in the comparing loop), then stored with the counts.
-    int counts[Shape::m] = {};
-    for (int i = 0; i < Shape::m; ++i) {
-      const double next_best = row_next[i];
-      const Real* const row = cost.score + i * ld;
-      const double* const q = potential + m;
-      std::uint32_t keep = 0;
-      int ties = n;
-      for (int j = 0; j < Shape::m; ++j) {
-        const bool above = static_cast<double>(row[j]) - q[j] > next_best;
-        keep |= static_cast<std::uint32_t>(above) << j;
-        ties -= above;
-      }
-      for (int t = 0; ties > 0 && t < Shape::m; ++t) {
-        const int j = i + t < Shape::m ? i + t : i + t - Shape::m;
-        const bool tie = static_cast<double>(row[j]) - q[j] == next_best;
-        keep |= static_cast<std::uint32_t>(tie) << j;
-        ties -= tie;
-      }
-      for (int j = 0; j < Shape::m; ++j) {
-        const int k = (keep >> j) & 1u;
-        kept[i * ld + j] = static_cast<std::uint8_t>(k);
-        counts[j] += k;
-      }
-      potential[i] = -(0.5 * (row_kth[i] + next_best));
-      mask.row_count[i] = n;
-    }
-    for (int j = 0; j < Shape::m; ++j) col_count[j] = counts[j];
-  } else
-#endif
   {
     lanes::for_each(team, m, [&](int i) {
       const auto value = [&](int t) { return cost.a(i, t) - potential[m + t]; };
