@@ -125,3 +125,71 @@ TEST_CASE("exact tiles do not depend on the selection routine, the row padding o
     }
   }
 }
+
+#if defined(TSENOR_HOST_VECTORS)
+// Hosts' vector dual start with either vector width — 16 bytes (SSE; CPUs without AVX2) and 32 (AVX2, or
+// lowered to pairs of 16-byte operations here when the build does not target AVX) — against the one-line
+// path: the same potentials, row-optimal mask and column counts, bit for bit. (exact_solve_tile runs one
+// width per CPU, so the suite on an AVX2 machine would not see the other.)
+TEST_CASE("the hosts' vector dual start gives the one-line bits with 16- and 32-byte vectors") {
+  using Exec = Kokkos::DefaultHostExecutionSpace;
+  using Policy = Kokkos::TeamPolicy<Exec>;
+  for (const auto& nm : std::vector<std::pair<int, int>>{{4, 8}, {3, 8}, {8, 16}, {5, 16}, {16, 32}, {11, 32}}) {
+    const int n = nm.first, m = nm.second, tiles = 8;
+    for (const auto& family : all_families()) {
+      CAPTURE(n);
+      CAPTURE(m);
+      CAPTURE(family);
+      const auto a = make_scores(family, m, tiles * m, 70 + m);
+      for (int t = 0; t < tiles; ++t) {
+        // [0]: the one-line path (TileShape<>), [1] and [2]: the vector path with 16 and 32 bytes.
+        std::vector<double> potential[3];
+        std::vector<std::uint8_t> kept[3];
+        std::vector<int> columns[3];
+        const std::size_t bytes = tsenor::TileWorkspace<float>::bytes(m, m, tsenor::Method::exact);
+        for (int way = 0; way < 3; ++way) {
+          potential[way].assign(2 * m, 0.0);
+          kept[way].assign(static_cast<std::size_t>(m) * m, 0);
+          columns[way].assign(m, 0);
+          Kokkos::parallel_for(
+              Policy(1, 1).set_scratch_size(0, Kokkos::PerTeam(bytes)), [&](const Policy::member_type& team) {
+                const tsenor::TileWorkspace<float> ws(static_cast<char*>(team.team_scratch(0).get_shmem(bytes)), m, n,
+                                                      m, tsenor::Method::exact);
+                for (int i = 0; i < m; ++i)
+                  for (int j = 0; j < m; ++j) ws.score[i * m + j] = static_cast<float>(a[i * tiles * m + t * m + j]);
+                if (way == 0) {
+                  const auto cost = tsenor::detail::exact_costs<tsenor::TileShape<>>(team, ws.mask, ws.score,
+                                                                                      ws.exact.potential);
+                  tsenor::detail::exact_dual_start<tsenor::TileShape<>>(team, ws.mask, cost, ws.exact, false, false);
+                } else {
+                  tsenor::detail::with_exact_shape(m, n, [&](auto shape) {
+                    using Shape = decltype(shape);
+                    if constexpr (Shape::m >= 8 && Shape::m <= 32) {
+                      const int passes = tsenor::detail::exact_dual_passes(m);
+                      if (way == 1)
+                        tsenor::detail::exact_dual_start_vectors<16, Shape>(ws.mask, ws.score, ws.exact.dist,
+                                                                            ws.exact.potential, passes);
+                      else
+                        tsenor::detail::exact_dual_start_vectors<32, Shape>(ws.mask, ws.score, ws.exact.dist,
+                                                                            ws.exact.potential, passes);
+                    }
+                  });
+                }
+                for (int v = 0; v < 2 * m; ++v) potential[way][v] = ws.exact.potential[v];
+                for (int i = 0; i < m; ++i)
+                  for (int j = 0; j < m; ++j) kept[way][i * m + j] = ws.mask.kept[i * m + j];
+                for (int j = 0; j < m; ++j) columns[way][j] = ws.mask.col_count[j];
+              });
+          Kokkos::fence();
+        }
+        for (int way = 1; way < 3; ++way) {
+          CAPTURE(way);
+          CHECK(potential[way] == potential[0]);
+          CHECK(kept[way] == kept[0]);
+          CHECK(columns[way] == columns[0]);
+        }
+      }
+    }
+  }
+}
+#endif

@@ -419,6 +419,13 @@ KOKKOS_INLINE_FUNCTION ExactCosts<Real> exact_costs(const Member& team, const ro
   return cost;
 }
 
+/// The dual start's passes for tiles of order m (exact_dual_start says why).
+KOKKOS_INLINE_FUNCTION int exact_dual_passes(int m) {
+  int passes = 0;
+  for (int w = m; w > 1; w >>= 1) ++passes;
+  return passes + (m <= 16 ? 6 : m <= 32 ? 8 : 2);
+}
+
 #if defined(TSENOR_HOST_VECTORS)
 /// exact_dual_start on a host for float scores and a compiled order of 8 … 32, with vectors of
 /// `bytes` bytes: the lines of a pass go through the network a vector of lines at a time (row passes
@@ -542,9 +549,7 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
   std::uint8_t* const kept = mask.kept;
   int* const col_count = mask.col_count;
   double* const potential = ws.potential;
-  int passes = 0;
-  for (int w = m; w > 1; w >>= 1) ++passes;
-  passes += m <= 16 ? 6 : m <= 32 ? 8 : 2;
+  const int passes = exact_dual_passes(m);
 #if defined(TSENOR_HOST_VECTORS)
   // Host, float scores, a compiled order of 8 … 32: the passes a vector of lines at a time.
   if constexpr (lanes::single_lane<Member> && std::is_same<Real, float>::value && Shape::m >= 8 && Shape::m <= 32) {
