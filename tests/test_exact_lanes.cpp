@@ -64,38 +64,47 @@ TEST_CASE("rank counting and the sorting networks return the same pair as quicks
 
 namespace {
 
-// The exact mask of one m×m tile (row-major in `scores`) with the given selection (`by_rank`: rank
-// counting, the path searches' parallel scan and the float-first last dual pass, as GPUs run them)
-// and leading dimension, on the host; with `fixed_shape`, by the solver compiled for m (and n) where
-// the batched launches have one (tsenor::detail::with_exact_shape).
-std::vector<std::uint8_t> exact_tile(const std::vector<float>& scores, int n, int m, bool by_rank, int pad,
-                                     bool fixed_shape = false) {
+// Runs f(team, ws) on the host on a tile workspace (exact method, leading dimension m + pad) that holds
+// the m×m tile `scores` (row-major).
+template <class F>
+void on_tile(const std::vector<float>& scores, int n, int m, int pad, const F& f) {
   using Exec = Kokkos::DefaultHostExecutionSpace;
   using Policy = Kokkos::TeamPolicy<Exec>;
   const int ld = m + pad;
   const std::size_t bytes = tsenor::TileWorkspace<float>::bytes(m, ld, tsenor::Method::exact);
-  std::vector<std::uint8_t> mask(static_cast<std::size_t>(m) * m);
   Kokkos::parallel_for(
       Policy(1, 1).set_scratch_size(0, Kokkos::PerTeam(bytes)), [&](const Policy::member_type& team) {
         const tsenor::TileWorkspace<float> ws(static_cast<char*>(team.team_scratch(0).get_shmem(bytes)), m, n, ld,
                                               tsenor::Method::exact);
         for (int i = 0; i < m; ++i)
           for (int j = 0; j < m; ++j) ws.score[i * ld + j] = scores[i * m + j];
-        tsenor::ExactTuning tuning;
-        tuning.select_by_rank = by_rank;
-        tuning.parallel_search = by_rank;
-        tuning.float_final = by_rank;
-        const auto solve = [&](auto shape) {
-          tsenor::exact_solve_tile<decltype(shape)>(team, ws.mask, ws.score, ws.exact, tuning);
-        };
-        if (fixed_shape)
-          tsenor::detail::with_exact_shape(m, n, solve);
-        else
-          solve(tsenor::TileShape<>{});
-        for (int i = 0; i < m; ++i)
-          for (int j = 0; j < m; ++j) mask[i * m + j] = ws.mask.kept[i * ld + j];
+        f(team, ws);
       });
   Kokkos::fence();
+}
+
+// The exact mask of one m×m tile (row-major in `scores`) with the given selection (`by_rank`: rank
+// counting, the path searches' parallel scan and the float-first last dual pass, as GPUs run them)
+// and leading dimension, on the host; with `fixed_shape`, by the solver compiled for m (and n) where
+// the batched launches have one (tsenor::detail::with_exact_shape).
+std::vector<std::uint8_t> exact_tile(const std::vector<float>& scores, int n, int m, bool by_rank, int pad,
+                                     bool fixed_shape = false) {
+  std::vector<std::uint8_t> mask(static_cast<std::size_t>(m) * m);
+  on_tile(scores, n, m, pad, [&](const auto& team, const tsenor::TileWorkspace<float>& ws) {
+    tsenor::ExactTuning tuning;
+    tuning.select_by_rank = by_rank;
+    tuning.parallel_search = by_rank;
+    tuning.float_final = by_rank;
+    const auto solve = [&](auto shape) {
+      tsenor::exact_solve_tile<decltype(shape)>(team, ws.mask, ws.score, ws.exact, tuning);
+    };
+    if (fixed_shape)
+      tsenor::detail::with_exact_shape(m, n, solve);
+    else
+      solve(tsenor::TileShape<>{});
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < m; ++j) mask[i * m + j] = ws.mask.kept[i * ws.mask.ld + j];
+  });
   return mask;
 }
 
@@ -132,8 +141,6 @@ TEST_CASE("exact tiles do not depend on the selection routine, the row padding o
 // path: the same potentials, row-optimal mask and column counts, bit for bit. (exact_solve_tile runs one
 // width per CPU, so the suite on an AVX2 machine would not see the other.)
 TEST_CASE("the hosts' vector dual start gives the one-line bits with 16- and 32-byte vectors") {
-  using Exec = Kokkos::DefaultHostExecutionSpace;
-  using Policy = Kokkos::TeamPolicy<Exec>;
   for (const auto& nm : std::vector<std::pair<int, int>>{{4, 8}, {3, 8}, {8, 16}, {5, 16}, {16, 32}, {11, 32}}) {
     const int n = nm.first, m = nm.second, tiles = 8;
     for (const auto& family : all_families()) {
@@ -142,45 +149,37 @@ TEST_CASE("the hosts' vector dual start gives the one-line bits with 16- and 32-
       CAPTURE(family);
       const auto a = make_scores(family, m, tiles * m, 70 + m);
       for (int t = 0; t < tiles; ++t) {
+        std::vector<float> tile(static_cast<std::size_t>(m) * m);
+        for (int i = 0; i < m; ++i)
+          for (int j = 0; j < m; ++j) tile[i * m + j] = static_cast<float>(a[i * tiles * m + t * m + j]);
         // [0]: the one-line path (TileShape<>), [1] and [2]: the vector path with 16 and 32 bytes.
         std::vector<double> potential[3];
         std::vector<std::uint8_t> kept[3];
         std::vector<int> columns[3];
-        const std::size_t bytes = tsenor::TileWorkspace<float>::bytes(m, m, tsenor::Method::exact);
         for (int way = 0; way < 3; ++way) {
-          potential[way].assign(2 * m, 0.0);
-          kept[way].assign(static_cast<std::size_t>(m) * m, 0);
-          columns[way].assign(m, 0);
-          Kokkos::parallel_for(
-              Policy(1, 1).set_scratch_size(0, Kokkos::PerTeam(bytes)), [&](const Policy::member_type& team) {
-                const tsenor::TileWorkspace<float> ws(static_cast<char*>(team.team_scratch(0).get_shmem(bytes)), m, n,
-                                                      m, tsenor::Method::exact);
-                for (int i = 0; i < m; ++i)
-                  for (int j = 0; j < m; ++j) ws.score[i * m + j] = static_cast<float>(a[i * tiles * m + t * m + j]);
-                if (way == 0) {
-                  const auto cost = tsenor::detail::exact_costs<tsenor::TileShape<>>(team, ws.mask, ws.score,
-                                                                                      ws.exact.potential);
-                  tsenor::detail::exact_dual_start<tsenor::TileShape<>>(team, ws.mask, cost, ws.exact, false, false);
-                } else {
-                  tsenor::detail::with_exact_shape(m, n, [&](auto shape) {
-                    using Shape = decltype(shape);
-                    if constexpr (Shape::m >= 8 && Shape::m <= 32) {
-                      const int passes = tsenor::detail::exact_dual_passes(m);
-                      if (way == 1)
-                        tsenor::detail::exact_dual_start_vectors<16, Shape>(ws.mask, ws.score, ws.exact.dist,
-                                                                            ws.exact.potential, passes);
-                      else
-                        tsenor::detail::exact_dual_start_vectors<32, Shape>(ws.mask, ws.score, ws.exact.dist,
-                                                                            ws.exact.potential, passes);
-                    }
-                  });
+          on_tile(tile, n, m, 0, [&](const auto& team, const tsenor::TileWorkspace<float>& ws) {
+            if (way == 0) {
+              const auto cost =
+                  tsenor::detail::exact_costs<tsenor::TileShape<>>(team, ws.mask, ws.score, ws.exact.potential);
+              tsenor::detail::exact_dual_start<tsenor::TileShape<>>(team, ws.mask, cost, ws.exact, false, false);
+            } else {
+              tsenor::detail::with_exact_shape(m, n, [&](auto shape) {
+                using Shape = decltype(shape);
+                if constexpr (Shape::m >= 8 && Shape::m <= 32) {
+                  const int passes = tsenor::detail::exact_dual_passes(m);
+                  if (way == 1)
+                    tsenor::detail::exact_dual_start_vectors<16, Shape>(ws.mask, ws.score, ws.exact.dist,
+                                                                        ws.exact.potential, passes);
+                  else
+                    tsenor::detail::exact_dual_start_vectors<32, Shape>(ws.mask, ws.score, ws.exact.dist,
+                                                                        ws.exact.potential, passes);
                 }
-                for (int v = 0; v < 2 * m; ++v) potential[way][v] = ws.exact.potential[v];
-                for (int i = 0; i < m; ++i)
-                  for (int j = 0; j < m; ++j) kept[way][i * m + j] = ws.mask.kept[i * m + j];
-                for (int j = 0; j < m; ++j) columns[way][j] = ws.mask.col_count[j];
               });
-          Kokkos::fence();
+            }
+            potential[way].assign(ws.exact.potential, ws.exact.potential + 2 * m);
+            kept[way].assign(ws.mask.kept, ws.mask.kept + m * m);
+            columns[way].assign(ws.mask.col_count, ws.mask.col_count + m);
+          });
         }
         for (int way = 1; way < 3; ++way) {
           CAPTURE(way);
