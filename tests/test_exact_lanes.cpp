@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <limits>
 #include <random>
 #include <type_traits>
 #include <tsenor/tsenor.hpp>
@@ -192,3 +193,127 @@ TEST_CASE("the hosts' vector dual start gives the one-line bits with 16- and 32-
   }
 }
 #endif
+
+#if defined(TSENOR_HOST_VECTORS)
+namespace {
+
+// The 2:4 masks and row and column counts of eight 4×4 tiles (`scores`: tile after tile, each row-major):
+// way 0 tile by tile (exact_enumerate), 16/32/64 by exact_enumerate_tiles_vectors with that many bytes
+// (lowered to narrower operations where the build does not target them), 1 by exact_enumerate_tiles (the
+// widest vectors this CPU has). Every byte of each tile's output.
+template <class Real>
+std::vector<int> enumerated(const std::vector<Real>& scores, int way) {
+  std::vector<std::uint8_t> kept(8 * 16, 7);
+  std::vector<int> counts(8 * 8, -1), out;
+  using Policy = Kokkos::TeamPolicy<Kokkos::DefaultHostExecutionSpace>;
+  Kokkos::parallel_for(Policy(1, 1), [&](const Policy::member_type& team) {
+    tsenor::rounding::TileMask mask[8];
+    tsenor::detail::ExactCosts<Real> cost[8];
+    for (int k = 0; k < 8; ++k) {
+      mask[k].m = 4;
+      mask[k].n = 2;
+      mask[k].ld = 4;
+      mask[k].kept = kept.data() + 16 * k;
+      mask[k].row_count = counts.data() + 8 * k;
+      mask[k].col_count = counts.data() + 8 * k + 4;
+      cost[k] = tsenor::detail::exact_costs<tsenor::TileShape<4, 2>>(team, mask[k], scores.data() + 16 * k, nullptr);
+    }
+    using tsenor::detail::exact_enumerate_tiles_vectors;
+    if (way == 0)
+      for (int k = 0; k < 8; ++k) tsenor::detail::exact_enumerate<tsenor::TileShape<4, 2>>(mask[k], cost[k]);
+    if (way == 1) tsenor::detail::exact_enumerate_tiles(mask, cost);
+    if (way == 16) exact_enumerate_tiles_vectors<16>(mask, cost);
+    if (way == 32) exact_enumerate_tiles_vectors<32>(mask, cost);
+    if (way == 64) exact_enumerate_tiles_vectors<64>(mask, cost);
+  });
+  Kokkos::fence();
+  out.assign(kept.begin(), kept.end());
+  out.insert(out.end(), counts.begin(), counts.end());
+  return out;
+}
+
+}  // namespace
+
+// Hosts solve 2:4 eight tiles at once, a tile in each vector lane (exact_enumerate_tiles): every width
+// against the one-tile enumeration, on every family, float and double (wide_range in double exercises
+// the 2^-512 scale), with ties between candidates, and with NaN and infinite scores (launch_mask does not
+// check them: an empty, irregular mask for that tile only).
+TEST_CASE("the hosts' 2:4 enumeration of eight tiles at once gives each tile's mask with every vector width") {
+  int groups = 0;
+  const auto check_all = [&](const auto& scores) {
+    ++groups;
+    const auto reference = enumerated(scores, 0);
+    for (int way : {1, 16, 32, 64}) {
+      CAPTURE(way);
+      CHECK(enumerated(scores, way) == reference);
+    }
+  };
+  for (const auto& family : all_families()) {
+    CAPTURE(family);
+    const auto a = make_scores(family, 4, 4 * 8 * 16, 90);  // 16 groups of eight tiles
+    for (int g = 0; g < 16; ++g) {
+      std::vector<double> tiles(8 * 16);
+      for (int k = 0; k < 8; ++k)
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j) tiles[16 * k + 4 * i + j] = a[i * 4 * 8 * 16 + (8 * g + k) * 4 + j];
+      check_all(std::vector<float>(tiles.begin(), tiles.end()));
+      if (family == "wide_range") {
+        for (double& v : tiles) v *= 1e270;  // up to 1e300: scaled by 2^-512 in some tiles
+        check_all(tiles);
+      } else {
+        check_all(tiles);
+      }
+      if (g == 0) {  // non-finite entries in tiles 2 and 5
+        std::vector<float> bad(tiles.begin(), tiles.end());
+        bad[16 * 2 + 5] = std::numeric_limits<float>::quiet_NaN();
+        bad[16 * 5 + 15] = std::numeric_limits<float>::infinity();
+        check_all(bad);
+        const auto masks = enumerated(bad, 1);
+        CHECK(std::all_of(masks.begin() + 32, masks.begin() + 48, [](int v) { return v == 0; }));
+      }
+    }
+  }
+  CHECK(groups == 8 * 16 * 2 + 8);
+}
+#endif
+
+// The batched launch at 2:4, where hosts solve eight consecutive tiles at once: a ragged batch of three
+// matrices whose 77 tiles each (7 × 11, the last row and column of tiles padded) put groups across tile
+// rows and matrices and leave a last group short. Every tile's mask is the one-tile solver's.
+TEST_CASE("2:4 launches over groups of tiles give every tile the one-tile mask, across rows, matrices and borders") {
+  const int b = 3, rows = 26, cols = 42, tile_rows = 7, tile_cols = 11;
+  for (const auto& family : all_families()) {
+    CAPTURE(family);
+    const auto a = make_scores(family, b * rows, cols, 17);
+    const std::vector<float> host(a.begin(), a.end());
+    using Exec = Kokkos::DefaultHostExecutionSpace;
+    Kokkos::View<float***, Kokkos::LayoutRight, Exec> scores("scores", b, rows, cols);
+    Kokkos::View<std::uint8_t***, Kokkos::LayoutRight, Exec> mask("mask", b, rows, cols);
+    std::copy(host.begin(), host.end(), scores.data());
+    tsenor::Options o;
+    o.n = 2;
+    o.m = 4;
+    o.method = tsenor::Method::exact;
+    o.zero_pad = true;
+    const tsenor::Summary s = tsenor::compute_mask(Exec(), scores, mask, o);
+    CHECK(s.tiles == b * tile_rows * tile_cols);
+    CHECK(s.feasible_tiles + s.padded_tiles == s.tiles);
+    for (int k = 0; k < b; ++k)
+      for (int p = 0; p < tile_rows; ++p)
+        for (int q = 0; q < tile_cols; ++q) {
+          std::vector<float> tile(16, 0.0f);
+          for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 4; ++j)
+              if (4 * p + i < rows && 4 * q + j < cols) tile[4 * i + j] = scores(k, 4 * p + i, 4 * q + j);
+          const auto expected = exact_tile(tile, 2, 4, false, 0);
+          bool same = true;
+          for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 4; ++j)
+              if (4 * p + i < rows && 4 * q + j < cols) same = same && mask(k, 4 * p + i, 4 * q + j) == expected[4 * i + j];
+          CAPTURE(k);
+          CAPTURE(p);
+          CAPTURE(q);
+          CHECK(same);
+        }
+  }
+}

@@ -176,12 +176,14 @@ struct TeamScratch {
   std::size_t tile_bytes = 0;
 };
 
-/// The batched solve: team thread k of team l solves tile l·per_team + k with its vector
-/// lanes, in its own slice of the team's scratch. Method M is fixed at compile time, and so is
-/// the tile's shape when Shape's are not 0 (they are then grid.m and grid.n).
+/// The batched solve: team thread k of team l solves tiles (l·per_team + k)·group … +group−1 with its
+/// vector lanes, in its own slice of the team's scratch (group tiles of tile_bytes): group is 1, or
+/// the exact method's tiles at once (exact_tiles_at_once: 2:4 on hosts). Method M is fixed at compile
+/// time, and so is the tile's shape when Shape's are not 0 (they are then grid.m and grid.n).
 template <Method M, class Shape, class Member, class ScoreView, class MaskView, class Real>
 struct SolveTiles {
   using Memory = typename Member::execution_space::memory_space;
+  static constexpr int group = M == Method::exact ? exact_tiles_at_once<Shape, Member>() : 1;
   ScoreView scores;
   MaskView mask;
   Kokkos::View<TileStatus*, Memory> status;
@@ -190,25 +192,81 @@ struct SolveTiles {
   TileGrid grid;
   TeamScratch scratch;
 
+  /// Where tile t lies: matrix b, first row and column, and whether it overhangs the matrix.
+  struct Place {
+    std::int64_t t, b, r0, c0;
+    bool padded;
+  };
+
   KOKKOS_INLINE_FUNCTION void operator()(const Member& team) const {
-    const std::int64_t rows = grid.rows, cols = grid.cols;
-    const int m = Shape::m > 0 ? Shape::m : grid.m, ld = scratch.ld;
-    const std::int64_t t = static_cast<std::int64_t>(team.league_rank()) * scratch.per_team + team.team_rank();
-    if (t >= grid.tiles) return;
-    char* const team_scratch =
-        static_cast<char*>(team.team_scratch(scratch.level).get_shmem(scratch.per_team * scratch.tile_bytes));
-    const TileWorkspace<Real> ws(team_scratch + team.team_rank() * scratch.tile_bytes, m, grid.n, ld, M);
+    const std::int64_t first = (static_cast<std::int64_t>(team.league_rank()) * scratch.per_team + team.team_rank()) * group;
+    if (first >= grid.tiles) return;
+    char* const team_scratch = static_cast<char*>(
+        team.team_scratch(scratch.level).get_shmem(scratch.per_team * group * scratch.tile_bytes));
+    char* const own = team_scratch + team.team_rank() * group * scratch.tile_bytes;
+    const int m = Shape::m > 0 ? Shape::m : grid.m;
+    if constexpr (group > 1) {
+#if defined(TSENOR_HOST_VECTORS)
+      if (first + group <= grid.tiles) {
+        Place place[group];
+        TileStatus st[group];
+        for (int k = 0; k < group; ++k) {
+          place[k] = k == 0 ? locate(first) : after(place[k - 1]);
+          load(team, TileWorkspace<Real>(own + k * scratch.tile_bytes, m, grid.n, scratch.ld, M), place[k]);
+        }
+        solve_tiles_at_once<Shape, Real>(team, own, scratch.tile_bytes, m, grid.n, scratch.ld, params, st);
+        for (int k = 0; k < group; ++k)
+          store(team, TileWorkspace<Real>(own + k * scratch.tile_bytes, m, grid.n, scratch.ld, M), place[k], st[k]);
+        return;
+      }
+#endif
+    }
+    const TileWorkspace<Real> ws(own, m, grid.n, scratch.ld, M);
+    for (std::int64_t t = first; t < first + group && t < grid.tiles; ++t) {
+      const Place place = locate(t);
+      load(team, ws, place);
+      store(team, ws, place, solve_tile<M, Shape>(team, ws, params));
+    }
+  }
+
+  KOKKOS_INLINE_FUNCTION Place locate(std::int64_t t) const {
+    const int m = Shape::m > 0 ? Shape::m : grid.m;
+    Place p;
+    p.t = t;
     // (No 64-bit division for a single matrix: per tile it is measurable at 2:4 on GPUs.)
-    const std::int64_t b = grid.tiles == grid.tiles_per_matrix ? 0 : t / grid.tiles_per_matrix;
-    const std::int64_t u = t - b * grid.tiles_per_matrix;
-    const std::int64_t r0 = (u / grid.tile_cols) * m, c0 = (u % grid.tile_cols) * m;
-    const bool padded = r0 + m > rows || c0 + m > cols;
-    // The tile's scores: consecutive lanes on consecutive chunks of a row (coalesced), or, with
-    // no chunks, each lane on whole columns (zeros outside the matrix).
-    if (grid.score_chunks && !padded) {
+    p.b = grid.tiles == grid.tiles_per_matrix ? 0 : t / grid.tiles_per_matrix;
+    const std::int64_t u = t - p.b * grid.tiles_per_matrix;
+    p.r0 = (u / grid.tile_cols) * m;
+    p.c0 = (u % grid.tile_cols) * m;
+    p.padded = p.r0 + m > grid.rows || p.c0 + m > grid.cols;
+    return p;
+  }
+
+  /// locate(p.t + 1), without divisions.
+  KOKKOS_INLINE_FUNCTION Place after(Place p) const {
+    const int m = Shape::m > 0 ? Shape::m : grid.m;
+    ++p.t;
+    p.c0 += m;
+    if (p.c0 >= grid.tile_cols * m) {
+      p.c0 = 0;
+      p.r0 += m;
+      if (p.r0 >= grid.rows) {
+        p.r0 = 0;
+        ++p.b;
+      }
+    }
+    p.padded = p.r0 + m > grid.rows || p.c0 + m > grid.cols;
+    return p;
+  }
+
+  /// The tile's scores into ws.score: consecutive lanes on consecutive chunks of a row (coalesced),
+  /// or, with no chunks, each lane on whole columns (zeros outside the matrix).
+  KOKKOS_INLINE_FUNCTION void load(const Member& team, const TileWorkspace<Real>& ws, const Place& p) const {
+    const int m = Shape::m > 0 ? Shape::m : grid.m, ld = scratch.ld;
+    if (grid.score_chunks && !p.padded) {
       constexpr int per_chunk = 16 / sizeof(Real);
       const int chunks = m / per_chunk;  // per row
-      const Real* const origin = &element(scores, b, r0, c0);
+      const Real* const origin = &element(scores, p.b, p.r0, p.c0);
       lanes::for_each(team, m * chunks, [&](int k) {
         const int i = k / chunks, c = k - i * chunks;
         copy_score_chunk(origin + i * grid.score_pitch + c * per_chunk, ws.score + i * ld + c * per_chunk);
@@ -216,14 +274,20 @@ struct SolveTiles {
     } else {
       lanes::for_each(team, m, [&](int j) {
         for (int i = 0; i < m; ++i)
-          ws.score[i * ld + j] =
-              r0 + i < rows && c0 + j < cols ? static_cast<Real>(element(scores, b, r0 + i, c0 + j)) : Real(0);
+          ws.score[i * ld + j] = p.r0 + i < grid.rows && p.c0 + j < grid.cols
+                                     ? static_cast<Real>(element(scores, p.b, p.r0 + i, p.c0 + j))
+                                     : Real(0);
       });
     }
-    TileStatus st = solve_tile<M, Shape>(team, ws, params);
-    if (grid.mask_chunks && !padded) {
+  }
+
+  /// The tile's mask (the part inside the matrix), fractional solution and status.
+  KOKKOS_INLINE_FUNCTION void store(const Member& team, const TileWorkspace<Real>& ws, const Place& p,
+                                    TileStatus st) const {
+    const int m = Shape::m > 0 ? Shape::m : grid.m, ld = scratch.ld;
+    if (grid.mask_chunks && !p.padded) {
       const int chunks = m / 4;
-      std::uint8_t* const origin = &element(mask, b, r0, c0);
+      std::uint8_t* const origin = &element(mask, p.b, p.r0, p.c0);
       lanes::for_each(team, m * chunks, [&](int k) {
         const int i = k / chunks, c = k - i * chunks;
         copy_mask_chunk(ws.mask.kept + i * ld + 4 * c, origin + i * grid.mask_pitch + 4 * c);
@@ -231,7 +295,7 @@ struct SolveTiles {
     } else {
       lanes::for_each(team, m, [&](int j) {
         for (int i = 0; i < m; ++i)
-          if (r0 + i < rows && c0 + j < cols) element(mask, b, r0 + i, c0 + j) = ws.mask.kept[i * ld + j];
+          if (p.r0 + i < grid.rows && p.c0 + j < grid.cols) element(mask, p.b, p.r0 + i, p.c0 + j) = ws.mask.kept[i * ld + j];
       });
     }
     if (fractional.data()) {
@@ -239,14 +303,14 @@ struct SolveTiles {
         for (int i = 0; i < m; ++i) {
           float s = static_cast<float>(ws.mask.kept[i * ld + j]);
           if constexpr (M == Method::entropic) s = ws.y[i * ld + j] < 1.0f ? ws.y[i * ld + j] : 1.0f;
-          fractional(t, i, j) = s;
+          fractional(p.t, i, j) = s;
         }
       });
     }
     if (status.data()) {
       lanes::single(team, [&]() {
-        if (padded) st.flags |= tile_padded;
-        status(t) = st;
+        if (p.padded) st.flags |= tile_padded;
+        status(p.t) = st;
       });
     }
   }
@@ -451,10 +515,12 @@ void launch_tiles(const ExecSpace& exec, const ScoreView& scores, const MaskView
       // Every member has its own type, so the order below cannot mix them up.
       detail::SolveTiles<M, Shape, typename Bounded::member_type, ScoreView, MaskView, Real> solve{
           scores, mask, status, fractional, params, grid, scratch};
+      constexpr int group = decltype(solve)::group;
       for (int per_team = scratch.per_team;; --per_team) {
         solve.scratch.per_team = per_team;
-        Bounded policy(exec, static_cast<int>((tiles + per_team - 1) / per_team), per_team, shape.lanes);
-        policy.set_scratch_size(scratch.level, Kokkos::PerTeam(per_team * tile_bytes));
+        const std::int64_t per_league = static_cast<std::int64_t>(per_team) * group;
+        Bounded policy(exec, static_cast<int>((tiles + per_league - 1) / per_league), per_team, shape.lanes);
+        policy.set_scratch_size(scratch.level, Kokkos::PerTeam(per_league * tile_bytes));
         if (per_team > 1 && policy.team_size_max(solve, Kokkos::ParallelForTag()) < per_team) continue;
         Kokkos::parallel_for("tsenor::solve_tiles", policy, solve);
         return;

@@ -98,35 +98,13 @@ struct TileParams {
   bool totals = true;
 };
 
-/// Solves the tile whose scores are already in ws.score with method M (p.method, a template
-/// parameter so that each method's kernel holds only its own code); leaves the mask in
-/// ws.mask. The status is complete on the lane that runs `lanes::single` (the one that stores
-/// it); without p.totals it holds only the iterations and tile_converged, tile_repaired. Shape:
-/// the tile's m and n compiled in (exact_solve_tile), or TileShape<> for any.
-template <Method M, class Shape = TileShape<>, class Member, class Real>
-KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const Member& team, const TileWorkspace<Real>& ws, const TileParams& p) {
-  static_assert(M == Method::exact || M == Method::entropic || M == Method::greedy, "a resolved method");
-  TileStatus status;
+/// With p.totals, the status's objective, score sum and tile_invalid flag for the mask in ws.mask.
+template <class Shape, class Member, class Real>
+KOKKOS_INLINE_FUNCTION void add_tile_totals(const Member& team, const TileWorkspace<Real>& ws, const TileParams& p,
+                                            TileStatus& status) {
+  if (!p.totals) return;
   const rounding::TileMask& mask = ws.mask;
   const int m = detail::tile_order<Shape>(mask), ld = mask.ld;
-  if constexpr (M == Method::exact) {
-    status.iterations = exact_solve_tile<Shape>(team, mask, ws.score, ws.exact, p.exact_tuning);
-  } else {
-    if constexpr (M == Method::entropic) {
-      const DykstraOutcome d = dykstra_solve_tile(team, ws.score, ws.y, ld, ws.dykstra, p.dykstra);
-      status.iterations = d.iterations;
-      if (d.converged) status.flags |= tile_converged;
-    }
-    lanes::single(team, [&]() {
-      if constexpr (M == Method::entropic)
-        rounding::greedy_round(mask, ws.order, ws.y, ws.score);
-      else
-        rounding::greedy_round(mask, ws.order, ws.score, ws.score);
-      if (rounding::repair_deficit(mask, ws.score, ws.queue, ws.parent)) status.flags |= tile_repaired;
-      rounding::improve_row_swaps(mask, ws.score, p.local_search_steps);
-    });
-  }
-  if (!p.totals) return status;
   // Σ A·kept and Σ A in a fixed order: each column top to bottom, then the columns left to right.
   if constexpr (lanes::single_lane<Member>) {
     // One lane: row after row, so that the columns' sums are independent additions that the core
@@ -159,7 +137,63 @@ KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const Member& team, const TileWorks
     for (int j = 0; j < m; ++j) status.score_sum += ws.partial[m + j];
     if (irregular > 0) status.flags |= tile_invalid;
   });
+}
+
+/// Solves the tile whose scores are already in ws.score with method M (p.method, a template
+/// parameter so that each method's kernel holds only its own code); leaves the mask in
+/// ws.mask. The status is complete on the lane that runs `lanes::single` (the one that stores
+/// it); without p.totals it holds only the iterations and tile_converged, tile_repaired. Shape:
+/// the tile's m and n compiled in (exact_solve_tile), or TileShape<> for any.
+template <Method M, class Shape = TileShape<>, class Member, class Real>
+KOKKOS_INLINE_FUNCTION TileStatus solve_tile(const Member& team, const TileWorkspace<Real>& ws, const TileParams& p) {
+  static_assert(M == Method::exact || M == Method::entropic || M == Method::greedy, "a resolved method");
+  TileStatus status;
+  const rounding::TileMask& mask = ws.mask;
+  const int ld = mask.ld;
+  if constexpr (M == Method::exact) {
+    status.iterations = exact_solve_tile<Shape>(team, mask, ws.score, ws.exact, p.exact_tuning);
+  } else {
+    if constexpr (M == Method::entropic) {
+      const DykstraOutcome d = dykstra_solve_tile(team, ws.score, ws.y, ld, ws.dykstra, p.dykstra);
+      status.iterations = d.iterations;
+      if (d.converged) status.flags |= tile_converged;
+    }
+    lanes::single(team, [&]() {
+      if constexpr (M == Method::entropic)
+        rounding::greedy_round(mask, ws.order, ws.y, ws.score);
+      else
+        rounding::greedy_round(mask, ws.order, ws.score, ws.score);
+      if (rounding::repair_deficit(mask, ws.score, ws.queue, ws.parent)) status.flags |= tile_repaired;
+      rounding::improve_row_swaps(mask, ws.score, p.local_search_steps);
+    });
+  }
+  add_tile_totals<Shape>(team, ws, p, status);
   return status;
 }
+
+#if defined(TSENOR_HOST_VECTORS)
+/// solve_tile for the exact method on detail::exact_tiles_at_once<Shape, Member>() tiles at once (2:4 on
+/// a host: exact_enumerate_tiles): tile k's workspace at base + k·tile_bytes (TileWorkspace's layout for
+/// m, n, ld), its scores already there. The same masks and statuses.
+template <class Shape, class Real, class Member>
+KOKKOS_INLINE_FUNCTION void solve_tiles_at_once(const Member& team, char* base, std::size_t tile_bytes, int m, int n,
+                                                int ld, const TileParams& p, TileStatus* status) {
+  constexpr int count = detail::exact_tiles_at_once<Shape, Member>();
+  static_assert(count > 1, "only where several tiles are solved at once");
+  rounding::TileMask mask[count];
+  detail::ExactCosts<Real> cost[count];
+  for (int k = 0; k < count; ++k) {
+    const TileWorkspace<Real> ws(base + k * tile_bytes, m, n, ld, Method::exact);
+    mask[k] = ws.mask;
+    cost[k] = detail::exact_costs<Shape>(team, ws.mask, ws.score, ws.exact.potential);
+  }
+  detail::exact_enumerate_tiles(mask, cost);
+  for (int k = 0; k < count; ++k) {
+    const TileWorkspace<Real> ws(base + k * tile_bytes, m, n, ld, Method::exact);
+    status[k] = TileStatus{};
+    add_tile_totals<Shape>(team, ws, p, status[k]);
+  }
+}
+#endif
 
 }  // namespace tsenor
