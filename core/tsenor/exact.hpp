@@ -263,11 +263,13 @@ KOKKOS_INLINE_FUNCTION void kth_largest_pair_by_network(const Value& value, int 
 #if defined(__GNUC__) && !defined(__CUDACC__) && !defined(__HIPCC__)
 /// Host compilers with GNU vector extensions (GCC, Clang; not nvcc or hipcc, whose host backends take
 /// the scalar path): the dual start selects several lines at once, one line in each lane of a vector
-/// register (exact_dual_start).
+/// register (exact_dual_start), and 2:4 enumerates several tiles at once, a tile in each lane
+/// (exact_enumerate_tiles).
 #define TSENOR_HOST_VECTORS 1
 /// The vector registers' bytes of the compiler's target: 16 (any x86-64 or AArch64), 32 when it
-/// targets AVX (-march). Not 64 with AVX-512, which measured slower (2-core Xeon, 1024² ALPS-like
-/// scores, one core: 8:16 7.1 ms with 16 bytes, 6.1 with 32 (-mavx2), 9.9 with 64).
+/// targets AVX (-march). Not 64 with AVX-512, which measured slower for the dual start (2-core Xeon,
+/// 1024² ALPS-like scores, one core: 8:16 7.1 ms with 16 bytes, 6.1 with 32 (-mavx2), 9.9 with 64; 16:32 no
+/// faster with 64, session 17); the 2:4 enumeration (exact_enumerate_tiles) does use 64.
 #if defined(__AVX__)
 constexpr int host_vector_bytes = 32;
 #else
@@ -1040,8 +1042,9 @@ __attribute__((target("avx2"), flatten)) void exact_enumerate_tiles_avx2(const r
 #endif
 
 /// exact_enumerate for exact_tiles_at_once tiles (2:4 on a host), mask[k] from cost[k], with the widest
-/// vectors the CPU has up to 64 bytes (4096² float Z², 2 Xeon cores: 52 ms a launch_mask one tile at a
-/// time, 31 with AVX2, 20 with AVX-512).
+/// vectors the CPU has up to 64 bytes (AVX-512 ~1.5× faster than AVX2 here: the selects take one mask
+/// register instead of two-operation blends). ALPS 4096² on 2 Xeon cores: its projection 68–69 → 25–31 ms
+/// (perf/results/h200/README.md, session 17).
 template <class Real>
 inline void exact_enumerate_tiles(const rounding::TileMask* mask, const ExactCosts<Real>* cost) {
 #if defined(__AVX512F__)
