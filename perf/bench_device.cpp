@@ -6,7 +6,7 @@
 // timing), so the timings are on the same scores as a `tsenor mask` run.
 //
 //   bench_device [--shapes RxC,RxC | --size S | --input A.npy,B.npy] [--patterns 2:4,8:16]
-//                [--methods exact,tsenor] [--repeat R] [--host-data]
+//                [--methods exact,tsenor] [--repeat R] [--host-data] [--launch]
 //
 // --shapes defaults to 8192x8192; --size S is short for --shapes SxS. Prints one JSON object
 // per run (the fastest of R, after one warm-up call), with rows, cols and the summed Dykstra
@@ -16,6 +16,11 @@
 // host memory to host memory, warm, in this process: the fastest of R after a warm-up), one more JSON object
 // with "bench": "host-data" and "same_mask" (whether its mask is the device-resident call's; if not, the exit
 // status is 1).
+// --launch: after each run, launch_mask alone (the solve kernel with no score check, statuses or totals; what
+// ALPS and SparseGPT call), fenced: the fastest of R after a warm-up, one more JSON object with "bench":
+// "launch" and "mask_fnv1a" (the FNV-1a hash of the mask's bytes, row after row), so that two revisions'
+// masks can be compared; and whether that mask is the device-resident call's ("same_mask"; if not, the
+// exit status is 1).
 #include <Kokkos_Core.hpp>
 #include <cstdint>
 #include <cstdio>
@@ -33,7 +38,7 @@ namespace {
 
 const char* const usage =
     "usage: bench_device [--shapes RxC,RxC | --size S | --input A.npy,B.npy] [--patterns 2:4,4:8,8:16,16:32] "
-    "[--methods exact,tsenor] [--repeat R] [--host-data]\n";
+    "[--methods exact,tsenor] [--repeat R] [--host-data] [--launch]\n";
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
@@ -97,7 +102,7 @@ KOKKOS_INLINE_FUNCTION float hashed_score(std::uint64_t key) {
 
 int main(int argc, char** argv) {
   int repeat = 3;
-  bool host_data = false;
+  bool host_data = false, launch = false;
   std::vector<Shape> shapes;
   std::vector<Pattern> patterns;
   std::vector<std::string> methods;
@@ -111,8 +116,8 @@ int main(int argc, char** argv) {
         std::printf("%s", usage);
         return 0;
       }
-      if (opt == "--host-data") {
-        host_data = true;
+      if (opt == "--host-data" || opt == "--launch") {
+        (opt == "--launch" ? launch : host_data) = true;
         continue;
       }
       if (k + 1 >= argc) throw std::invalid_argument(opt + " needs a value");
@@ -246,6 +251,46 @@ int main(int argc, char** argv) {
             } catch (const std::exception& e) {
               fail(p.text, method, e.what());
               continue;
+            }
+            if (launch) {
+              try {
+                // launch_mask alone into a mask of its own, then both masks in host memory: its hash, and
+                // whether it is the device-resident call's.
+                Kokkos::View<std::uint8_t**, Kokkos::LayoutRight> launched("launched", rows, cols);
+                tsenor::launch_mask(exec, scores, launched, o);  // warm-up
+                exec.fence();
+                double best_launch = 0.0;
+                for (int r = 0; r < repeat; ++r) {
+                  Kokkos::Timer timer;
+                  tsenor::launch_mask(exec, scores, launched, o);
+                  exec.fence();
+                  const double seconds = timer.seconds();
+                  if (r == 0 || seconds < best_launch) best_launch = seconds;
+                }
+                const auto on_host = [&](const Kokkos::View<std::uint8_t**, Kokkos::LayoutRight>& from) {
+                  std::vector<std::uint8_t> to(static_cast<std::size_t>(rows) * cols);
+                  Kokkos::deep_copy(Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Kokkos::HostSpace,
+                                                 Kokkos::MemoryTraits<Kokkos::Unmanaged>>(to.data(), rows, cols),
+                                    from);
+                  return to;
+                };
+                const std::vector<std::uint8_t> launched_mask = on_host(launched);
+                const bool same = launched_mask == on_host(mask);
+                std::uint64_t hash = 14695981039346656037ull;
+                for (const std::uint8_t b : launched_mask) hash = (hash ^ b) * 1099511628211ull;
+                std::printf(
+                    "{\"bench\": \"launch\", \"exec\": \"%s\", \"scores\": \"%s\", \"rows\": %lld, "
+                    "\"cols\": %lld, \"nm\": \"%s\", \"method\": \"%s\", \"repeat\": %d, \"seconds\": %.6f, "
+                    "\"mask_fnv1a\": \"%016llx\", \"same_mask\": %s}\n",
+                    Exec::name(), tsenor::perf::json_escape(source).c_str(), static_cast<long long>(rows),
+                    static_cast<long long>(cols), tsenor::perf::json_escape(p.text).c_str(),
+                    tsenor::perf::json_escape(method).c_str(), repeat, best_launch,
+                    static_cast<unsigned long long>(hash), same ? "true" : "false");
+                std::fflush(stdout);
+                if (!same) status = 1;
+              } catch (const std::exception& e) {
+                fail(p.text, method + " (launch)", e.what());
+              }
             }
             if (!host_data) continue;
             try {

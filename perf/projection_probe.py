@@ -13,6 +13,10 @@
       Gaussian tiles and prints, per pass, the share of lines whose values above the line's price from two
       passes before number exactly N (where counting against that guess would settle the selection without the
       sorting network), and the share of GPU warps (32 lanes: 32/M tiles) in which every line does.
+  scores --at K,K [--nm N:M] [--size S] [--out DIR] (CPU or CUDA torch): runs the PyTorch ALPS program as alps-rows
+      does and writes the scores (Z²) of its projections number K (0: the first) as float32 .npy files in DIR
+      (alps-z2-S-N-M-pK.npy; an existing file is an error, never overwritten): ALPS's own inputs for
+      `bench_device --input` (perf/results/h200/README.md, session 18).
 """
 import argparse
 import os
@@ -92,6 +96,27 @@ def alps_rows(nm, size, device):
     print(" ".join(f"{s:.2f}" for s in shares), f"(mean {sum(shares) / len(shares):.3f})")
 
 
+def alps_scores(nm, size, device, at, out):
+    import numpy as np
+    n, m = tsenor.parse_nm(nm)
+    solve, count, written = layers_pytorch._mask, [0], []
+
+    def saving(scores, pattern):
+        if count[0] in at:
+            path = os.path.join(out, f"alps-z2-{size}-{n}-{m}-p{count[0]}.npy")
+            with open(path, "xb") as f:  # (never over a file that is there)
+                np.save(f, scores.float().cpu().numpy())
+            written.append(path)
+        count[0] += 1
+        return solve(scores, pattern)
+
+    layers_pytorch._mask = saving
+    w, h = layer(size, size, 2048, device, 7)
+    layers_pytorch.alps(w, h, nm)
+    layers_pytorch._mask = solve
+    print(f"scores {nm} {size}x{size}: {count[0]} projections; wrote {' '.join(written) or 'nothing'}")
+
+
 def guess_count(nm, tiles=2048):
     n, m = tsenor.parse_nm(nm)
     passes = m.bit_length() - 1 + (6 if m <= 16 else 2)
@@ -122,15 +147,21 @@ def guess_count(nm, tiles=2048):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("probe", choices=("overlap", "alps-rows", "guess-count"))
+    p.add_argument("probe", choices=("overlap", "alps-rows", "guess-count", "scores"))
     p.add_argument("--nm", default="8:16")
-    p.add_argument("--size", type=int, default=None, help="overlap: 4096, alps-rows: 1024")
-    p.add_argument("--device", default="cpu", help="alps-rows: cpu or cuda")
+    p.add_argument("--size", type=int, default=None, help="overlap: 4096, alps-rows and scores: 1024")
+    p.add_argument("--device", default="cpu", help="alps-rows and scores: cpu or cuda")
+    p.add_argument("--at", default="", help="scores: the projections to write, K,K (0: the first)")
+    p.add_argument("--out", default=".", help="scores: the folder for the .npy files")
     a = p.parse_args()
     if a.probe == "overlap":
         overlap(a.nm, a.size or 4096)
     elif a.probe == "guess-count":
         guess_count(a.nm)
+    elif a.probe == "scores":
+        if not a.at:
+            p.error("scores needs --at K,K")
+        alps_scores(a.nm, a.size or 1024, a.device, {int(k) for k in a.at.split(",")}, a.out)
     else:
         alps_rows(a.nm, a.size or 1024, a.device)
 
