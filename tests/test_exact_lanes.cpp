@@ -195,6 +195,60 @@ TEST_CASE("the hosts' vector dual start gives the one-line bits with 16- and 32-
 #endif
 
 #if defined(TSENOR_HOST_VECTORS)
+// Hosts' Dijkstra (exact_dijkstra_host: the rows' and the columns' least keys apart) with 16- and 32-byte vectors
+// against the scan of the union (the one-line path, TileShape<>), after the same dual start: the same horizon,
+// node states and keys, and the same distances of the settled nodes, bit for bit.
+TEST_CASE("the hosts' Dijkstra settles the union scan's nodes at its distances with 16- and 32-byte vectors") {
+  int searched = 0;
+  for (const auto& nm : std::vector<std::pair<int, int>>{{4, 8}, {3, 8}, {8, 16}, {5, 16}, {16, 32}, {11, 32}}) {
+    const int n = nm.first, m = nm.second, tiles = 8;
+    for (const auto& family : all_families()) {
+      CAPTURE(n);
+      CAPTURE(m);
+      CAPTURE(family);
+      const auto a = make_scores(family, m, tiles * m, 90 + m);
+      for (int t = 0; t < tiles; ++t) {
+        std::vector<float> tile(static_cast<std::size_t>(m) * m);
+        for (int i = 0; i < m; ++i)
+          for (int j = 0; j < m; ++j) tile[i * m + j] = static_cast<float>(a[i * tiles * m + t * m + j]);
+        // [0]: the union scan, [1] and [2]: exact_dijkstra_host with 16 and 32 bytes.
+        std::vector<double> found[3];
+        for (int way = 0; way < 3; ++way) {
+          on_tile(tile, n, m, 0, [&](const auto& team, const tsenor::TileWorkspace<float>& ws) {
+            tsenor::detail::with_exact_shape(m, n, [&](auto shape) {
+              using Shape = decltype(shape);
+              if constexpr (Shape::m >= 8) {
+                const auto cost = tsenor::detail::exact_costs<Shape>(team, ws.mask, ws.score, ws.exact.potential);
+                const int surplus = tsenor::detail::exact_dual_start<Shape>(team, ws.mask, cost, ws.exact, false, false);
+                if (surplus == 0) return;
+                using tsenor::detail::exact_dijkstra_host;
+                const double horizon =
+                    way == 0 ? tsenor::detail::exact_dijkstra<tsenor::TileShape<>>(team, ws.mask, cost, ws.exact, surplus)
+                    : way == 1 ? exact_dijkstra_host<16, Shape>(ws.mask, cost, ws.exact, surplus)
+                               : exact_dijkstra_host<32, Shape>(ws.mask, cost, ws.exact, surplus);
+                found[way].push_back(horizon);
+                for (int v = 0; v < 2 * m; ++v) {
+                  found[way].push_back(ws.exact.state[v]);
+                  found[way].push_back(ws.exact.key[v]);
+                  found[way].push_back(ws.exact.state[v] == tsenor::detail::node_settled ? ws.exact.dist[v] : -1.0);
+                }
+              }
+            });
+          });
+        }
+        searched += !found[0].empty();
+        for (int way = 1; way < 3; ++way) {
+          CAPTURE(way);
+          CHECK(found[way] == found[0]);
+        }
+      }
+    }
+  }
+  CHECK(searched >= 100);  // (tiles whose dual start left a surplus: the comparison above is not empty)
+}
+#endif
+
+#if defined(TSENOR_HOST_VECTORS)
 namespace {
 
 // The 2:4 masks and row and column counts of eight 4×4 tiles (`scores`: tile after tile, each row-major):

@@ -271,6 +271,17 @@ struct SolveTiles {
         const int i = k / chunks, c = k - i * chunks;
         copy_score_chunk(origin + i * grid.score_pitch + c * per_chunk, ws.score + i * ld + c * per_chunk);
       });
+#if defined(__GNUC__) && !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
+      // A host thread solves the next tile of this tile row next: its rows (m of them, 16 KiB apart at 4096
+      // floats) on their way to the cache while this one is solved. 4096², 2 cores, ALPS's Z² at 16:32: the
+      // first projection 66–73 → 60–64 ms, a late one 37–43 → 36–37 ms (perf/results/h200/README.md, session 18).
+      if constexpr (lanes::single_lane<Member>) {
+        if (p.c0 + 2 * m <= grid.cols)
+          for (int i = 0; i < m; ++i)
+            for (int byte = 0; byte < m * static_cast<int>(sizeof(Real)); byte += 64)
+              __builtin_prefetch(reinterpret_cast<const char*>(origin + i * grid.score_pitch + m) + byte);
+      }
+#endif
     } else {
       lanes::for_each(team, m, [&](int j) {
         for (int i = 0; i < m; ++i)

@@ -428,11 +428,25 @@ KOKKOS_INLINE_FUNCTION int exact_dual_passes(int m) {
 }
 
 #if defined(TSENOR_HOST_VECTORS)
+/// Bit j of a byte as byte j (0 or 1), for the 256 bytes: the hosts' dual start writes a row's kept entries eight
+/// at a time from its bits (a loop of one byte a time took ~10% of the dual start on ALPS's scores at 16:32).
+struct SpreadBits {
+  std::uint8_t byte[256][8];
+  static constexpr SpreadBits generate() {
+    SpreadBits t{};
+    for (int b = 0; b < 256; ++b)
+      for (int j = 0; j < 8; ++j) t.byte[b][j] = static_cast<std::uint8_t>((b >> j) & 1);
+    return t;
+  }
+};
+inline constexpr SpreadBits spread_bits = SpreadBits::generate();
+
 /// exact_dual_start on a host for float scores and a compiled order of 8 … 32, with vectors of
 /// `bytes` bytes: the lines of a pass go through the network a vector of lines at a time (row passes
 /// read the tile transposed, so that entry t of consecutive rows is consecutive), then every row's
 /// double pair a vector of rows at a time, then each row's kept entries as bits (no stores in the
-/// comparing loop). The same bits as one line at a time. `dist`: the workspace's, free until Dijkstra.
+/// comparing loop), written eight at a time (spread_bits). The same bits as one line at a time. `dist`: the
+/// workspace's, free until Dijkstra.
 template <int bytes, class Shape>
 inline void exact_dual_start_vectors(const rounding::TileMask& mask, const float* score, double* dist,
                                      double* potential, int passes) {
@@ -475,7 +489,8 @@ inline void exact_dual_start_vectors(const rounding::TileMask& mask, const float
     __builtin_memcpy(row_kth + first, &kth, sizeof kth);
     __builtin_memcpy(row_next + first, &next_best, sizeof next_best);
   }
-  int counts[m] = {};
+  // Column j's count in byte j % 8 of column_sums[j / 8] (at most m < 256: no carries between the bytes).
+  std::uint64_t column_sums[m / 8] = {};
   for (int i = 0; i < m; ++i) {
     const double next_best = row_next[i];
     const float* const row = score + i * ld;
@@ -493,15 +508,20 @@ inline void exact_dual_start_vectors(const rounding::TileMask& mask, const float
       keep |= static_cast<std::uint32_t>(tie) << j;
       ties -= tie;
     }
-    for (int j = 0; j < m; ++j) {
-      const int k = (keep >> j) & 1u;
-      mask.kept[i * ld + j] = static_cast<std::uint8_t>(k);
-      counts[j] += k;
+    for (int q = 0; q < m / 8; ++q) {  // eight entries at a time
+      std::uint64_t eight;
+      __builtin_memcpy(&eight, spread_bits.byte[(keep >> (8 * q)) & 255u], 8);
+      __builtin_memcpy(mask.kept + i * ld + 8 * q, &eight, 8);
+      column_sums[q] += eight;
     }
     potential[i] = -(0.5 * (row_kth[i] + next_best));
     mask.row_count[i] = n;
   }
-  for (int j = 0; j < m; ++j) mask.col_count[j] = counts[j];
+  for (int q = 0; q < m / 8; ++q) {
+    std::uint8_t count[8];
+    __builtin_memcpy(count, &column_sums[q], 8);
+    for (int l = 0; l < 8; ++l) mask.col_count[8 * q + l] = count[l];
+  }
 }
 
 #if defined(__x86_64__) && !defined(__AVX2__)
@@ -669,6 +689,99 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
   return lanes::sum(team, m, [&](int j) { return col_count[j] > n ? col_count[j] - n : 0; });
 }
 
+#if defined(TSENOR_HOST_VECTORS)
+/// The least of key[0 … count) and the first index that holds it, with vectors of `bytes` bytes: the
+/// least lane by lane, then across the lanes, then the lowest index among the keys equal to it (indices
+/// as doubles, exact). Keys are never NaN (exact_dijkstra's keys only ever take a smaller number), so
+/// the order of the comparisons cannot change the index, nor the least but for the sign of a zero,
+/// which no comparison sees.
+template <int bytes, int count>
+inline int host_first_least(const double* key, double& least) {
+  using Keys = HostVector<double, count, bytes>;
+  using Vec = typename Keys::type;
+  constexpr int lanes = Keys::lanes;
+  Vec lo, v;
+  __builtin_memcpy(&lo, key, sizeof lo);
+  for (int k = lanes; k < count; k += lanes) {
+    __builtin_memcpy(&v, key + k, sizeof v);
+    lo = v < lo ? v : lo;
+  }
+  least = lo[0];
+  for (int l = 1; l < lanes; ++l) least = lo[l] < least ? lo[l] : least;
+  Vec index, at = Vec{} + count;
+  for (int l = 0; l < lanes; ++l) index[l] = l;
+  for (int k = count - lanes; k >= 0; k -= lanes) {
+    __builtin_memcpy(&v, key + k, sizeof v);
+    at = v == least ? index + k : at;
+  }
+  double first = at[0];
+  for (int l = 1; l < lanes; ++l) first = at[l] < first ? at[l] : first;
+  return static_cast<int>(first);
+}
+
+/// exact_dijkstra on a host for a compiled order: the rows' keys and the columns' keys each keep their
+/// least and its first index, so that a step needs no scan of the union and no loop to find the settled
+/// node's owner. The union's first least is the rows' on a tie (rows have the lower ids): the same node
+/// settled at every step, the same keys and distances.
+template <int bytes, class Shape, class Real>
+inline double exact_dijkstra_host(const rounding::TileMask& mask, const ExactCosts<Real>& cost,
+                                  const ExactWorkspace& ws, int surplus) {
+  constexpr int m = Shape::m;
+  const int n = tile_kept<Shape>(mask), ld = mask.ld;
+  const std::uint8_t* const kept = mask.kept;
+  const int* const col_count = mask.col_count;
+  double* const dist = ws.dist;
+  double* const key = ws.key;
+  int* const state = ws.state;
+  constexpr double unreached = 1e308;  // (as exact_dijkstra's)
+  for (int k = 0; k < m; ++k) {
+    key[k] = unreached;
+    key[m + k] = col_count[k] > n ? 0.0 : unreached;
+    state[k] = state[m + k] = node_open;
+  }
+  double row_least = unreached, col_least;
+  int row_first = 0, col_first = host_first_least<bytes, m>(key + m, col_least);
+  int target_units = 0;
+  double horizon = 0.0;
+  while (true) {
+    const bool row = row_least <= col_least;
+    const double best = row ? row_least : col_least;
+    if (!(best < unreached)) break;
+    const int own = row ? row_first : col_first, u = row ? own : m + own;
+    key[u] = unreached;
+    state[u] = node_settled;
+    dist[u] = best;
+    horizon = best;
+    if (row) {
+      for (int j = 0; j < m; ++j) {
+        const double c = cost.via_row(best, u, j) + ((kept[u * ld + j] | state[m + j]) ? unreached : 0.0);
+        key[m + j] = c < key[m + j] ? c : key[m + j];
+      }
+    } else {
+      if (col_count[own] < n) {
+        target_units += n - col_count[own];
+        if (target_units >= surplus) break;
+      }
+      for (int i = 0; i < m; ++i) {
+        const double c = cost.via_col(best, i, own) + (((kept[i * ld + own] ^ 1) | state[i]) ? unreached : 0.0);
+        key[i] = c < key[i] ? c : key[i];
+      }
+    }
+    row_first = host_first_least<bytes, m>(key, row_least);
+    col_first = host_first_least<bytes, m>(key + m, col_least);
+  }
+  return horizon;
+}
+#if defined(TSENOR_HOST_AVX2)
+template <class Shape, class Real>
+__attribute__((target("avx2"), flatten)) double exact_dijkstra_avx2(const rounding::TileMask& mask,
+                                                                    const ExactCosts<Real>& cost,
+                                                                    const ExactWorkspace& ws, int surplus) {
+  return exact_dijkstra_host<32, Shape>(mask, cost, ws, surplus);
+}
+#endif
+#endif
+
 /// Phase 2a: Dijkstra from every surplus column (distance 0) over the residual arcs: column →
 /// row through a kept entry, row → column through a free entry. It settles nodes until the
 /// deficient columns settled can absorb the whole surplus; leaves ws.dist and ws.state
@@ -676,6 +789,14 @@ KOKKOS_INLINE_FUNCTION int exact_dual_start(const Member& team, const rounding::
 template <class Shape, class Member, class Real>
 KOKKOS_INLINE_FUNCTION double exact_dijkstra(const Member& team, const rounding::TileMask& mask,
                                              const ExactCosts<Real>& cost, const ExactWorkspace& ws, int surplus) {
+#if defined(TSENOR_HOST_VECTORS)
+  if constexpr (lanes::single_lane<Member> && Shape::m >= 8) {
+#if defined(TSENOR_HOST_AVX2)
+    if (host_avx2()) return exact_dijkstra_avx2<Shape>(mask, cost, ws, surplus);
+#endif
+    return exact_dijkstra_host<host_vector_bytes, Shape>(mask, cost, ws, surplus);
+  }
+#endif
   const int m = tile_order<Shape>(mask), n = tile_kept<Shape>(mask), ld = mask.ld;
   const std::uint8_t* const kept = mask.kept;
   const int* const col_count = mask.col_count;
