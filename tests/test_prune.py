@@ -827,6 +827,32 @@ class LayerMethods(PruneTestCase):
         self.assertEqual(chosen.returncode, 0, chosen.stderr)
         self.assertNotIn(restart, chosen.stderr)
 
+    def test_openblas_threads_sleep_after_each_call_unless_the_user_says(self):
+        """Where OPENBLAS_THREAD_TIMEOUT is unset and OpenBLAS is its pthreads build, the tool starts again once,
+        silently, with it set to 4 (idle OpenBLAS threads sleep at once instead of spinning against Kokkos' after
+        each GEMM); the report says what OpenBLAS ran with, and a value the user set is kept; the same bytes."""
+        def run(tag, timeout):
+            e = tool_run.env()
+            e.pop("OPENBLAS_THREAD_TIMEOUT", None)
+            if timeout:
+                e["OPENBLAS_THREAD_TIMEOUT"] = timeout
+            proc = subprocess.run([TOOL, "prune", "--input", "ck.safetensors", "--method", "sparsegpt", "--calibration",
+                                   "grams.safetensors", "--nm", "4:8", "--apply", f"p{tag}.safetensors", "--report",
+                                   f"r{tag}.json", "--quiet"], capture_output=True, text=True, timeout=300, env=e,
+                                  cwd=self.dir)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            with open(self.path(f"r{tag}.json")) as f:
+                return json.load(f)["openblas"], proc.stderr
+
+        unset, stderr = run("unset", None)
+        if unset is None:
+            self.fail("the tool's host BLAS is not OpenBLAS (the bootstrap builds against OpenBLAS)")
+        self.assertEqual(unset["thread_timeout"], "4" if unset["threading"] == "pthreads" else None)
+        self.assertNotIn("starting again", stderr)
+        given, _ = run("given", "9")
+        self.assertEqual(given["thread_timeout"], "9")
+        self.assertTrue(filecmp.cmp(self.path("punset.safetensors"), self.path("pgiven.safetensors"), shallow=False))
+
     def test_bit_masks_from_sparsegpt(self):
         masks, _, _ = self.run_method("sparsegpt", "grams.safetensors", tag="bytes")
         self.run_method("sparsegpt", "grams.safetensors", "--mask-format", "bits", tag="bits", load=False)

@@ -1,5 +1,6 @@
 #include "prune_report.hpp"
 
+#include "reconstruct.hpp"
 #include "summary_json.hpp"
 
 #include <sys/resource.h>
@@ -146,6 +147,7 @@ int finish_report(const std::vector<std::string>& parts, const PrunePlan& plan, 
     j["backend"] = facts.backend;
     j["threads_per_rank"] = facts.threads_per_rank;
     j["ranks"] = facts.ranks;
+    if (layers) j["openblas"] = openblas_facts();  // (what the layers' host GEMMs ran with)
     j["max_chunk_mb"] = args.max_chunk_mb;
     j["tensors"] = entries;
     j["skipped"] = skipped;

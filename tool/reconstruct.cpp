@@ -109,20 +109,44 @@ void check_mask(const std::vector<std::uint8_t>& mask, std::uint64_t rows, std::
 bool have_layers() { return true; }
 
 void fit_blas_kernels(char** argv) {
-#if defined(__linux__) && defined(__GNUC__) && defined(__x86_64__)
-  const std::string fit = layers::detail::process_blas_kernel_fit();
-  if (fit.empty()) return;
-  std::fprintf(stderr, "tsenor: OpenBLAS chose its %s kernels, older than this CPU; starting again with OPENBLAS_CORETYPE=%s\n",
-               openblas_get_corename(), fit.c_str());
-  std::fflush(stderr);
-  if (setenv("OPENBLAS_CORETYPE", fit.c_str(), 1) == 0) {
-    execv("/proc/self/exe", argv);
+#if defined(__linux__) && defined(__GNUC__)
+  std::string fit;
+#if defined(__x86_64__)
+  fit = layers::detail::process_blas_kernel_fit();
+#endif
+  const bool spins = layers::detail::process_blas_spins();
+  if (fit.empty() && !spins) return;
+  if (!fit.empty()) {
+    std::fprintf(stderr, "tsenor: OpenBLAS chose its %s kernels, older than this CPU; starting again with OPENBLAS_CORETYPE=%s\n",
+                 openblas_get_corename(), fit.c_str());
+    std::fflush(stderr);
+  }
+  // (the thread timeout silently: the same results, only OpenBLAS's idle threads sleep sooner)
+  const bool set = (fit.empty() || setenv("OPENBLAS_CORETYPE", fit.c_str(), 1) == 0) &&
+                   (!spins || setenv("OPENBLAS_THREAD_TIMEOUT", layers::detail::openblas_thread_timeout, 1) == 0);
+  if (set) execv("/proc/self/exe", argv);
+  if (!fit.empty())
     std::fprintf(stderr, "tsenor: could not start again (%s): going on with OpenBLAS's %s kernels\n",
                  std::strerror(errno), openblas_get_corename());
-    unsetenv("OPENBLAS_CORETYPE");  // still these kernels: SparseGPT and ALPS then warn
-  }
+  // As before, so that SparseGPT and ALPS warn about the kernels, and the report says what OpenBLAS runs with.
+  if (!fit.empty()) unsetenv("OPENBLAS_CORETYPE");
+  if (spins) unsetenv("OPENBLAS_THREAD_TIMEOUT");
 #else
   (void)argv;
+#endif
+}
+
+nlohmann::ordered_json openblas_facts() {
+#if defined(__linux__) && defined(__GNUC__)
+  if (!openblas_get_parallel || !openblas_get_corename || !openblas_get_num_threads) return nullptr;
+  const int parallel = openblas_get_parallel();
+  const char* const timeout = std::getenv("OPENBLAS_THREAD_TIMEOUT");
+  return {{"corename", openblas_get_corename()},
+          {"threading", parallel == 1 ? "pthreads" : parallel == 2 ? "openmp" : "sequential"},
+          {"threads", openblas_get_num_threads()},
+          {"thread_timeout", timeout ? nlohmann::ordered_json(timeout) : nlohmann::ordered_json(nullptr)}};
+#else
+  return nullptr;
 #endif
 }
 
@@ -239,6 +263,8 @@ PrunedTensor reconstruct_tensor(const PlannedTensor& it, const Args& args, const
 bool have_layers() { return false; }
 
 void fit_blas_kernels(char**) {}
+
+nlohmann::ordered_json openblas_facts() { return nullptr; }
 
 PrunedTensor reconstruct_tensor(const PlannedTensor& it, const Args&, const std::string&, const io::SafetensorsFile&,
                                 io::OutputFile*, io::OutputFile*) {

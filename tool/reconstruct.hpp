@@ -15,11 +15,20 @@ namespace tsenor::tool {
 /// Whether this build has tsenor::layers (Kokkos Kernels and LAPACK).
 bool have_layers();
 
-/// For --method sparsegpt|alps on a CPU where OpenBLAS chose pre-AVX kernels (it reads OPENBLAS_CORETYPE only when
-/// it loads, and does not know some newer or virtual CPUs): starts the program again, `argv` unchanged, with
-/// OPENBLAS_CORETYPE set to the kernels that fit (measured on a 16-core Xeon VM: ALPS 45.6 s → 15.5 s for a 4096²
-/// layer), saying so on stderr. Returns where there is nothing to do, or when starting again fails.
+/// For --method sparsegpt|alps, where the host BLAS is OpenBLAS (it reads these variables only when it loads):
+/// starts the program again, `argv` unchanged, once, with
+/// - OPENBLAS_CORETYPE set to the kernels that fit, on a CPU where OpenBLAS chose pre-AVX kernels (it does not know
+///   some newer or virtual CPUs; measured on a 16-core Xeon VM: ALPS 45.6 s → 15.5 s for a 4096² layer), saying
+///   so on stderr;
+/// - OPENBLAS_THREAD_TIMEOUT=4 where it is unset and OpenBLAS is its pthreads build, silently: its idle threads
+///   then sleep at once instead of spinning ~0.1 s against Kokkos' threads after each GEMM
+///   (layers::detail::openblas_thread_timeout says what that measured).
+/// A variable the user set is kept. Returns where there is nothing to do, or when starting again fails.
 void fit_blas_kernels(char** argv);
+
+/// OpenBLAS as this process runs it, for the report: corename, threading (pthreads, openmp, sequential), threads
+/// and thread_timeout (OPENBLAS_THREAD_TIMEOUT, null where unset); null without OpenBLAS.
+nlohmann::ordered_json openblas_facts();
 
 /// Prunes `it` (its calibration attached by the plan): reads the weight and H (or accumulates H = XᵀX from raw
 /// activations in double, with Kokkos Kernels' GEMM on the backend, in blocks of a fixed number of rows), runs

@@ -171,3 +171,18 @@ def test_warns_when_openblas_runs_on_one_thread(bind):
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     warnings = run.stderr.count("OpenBLAS runs the layer's GEMMs on 1 thread while Kokkos runs 2")
     assert warnings == (1 if bind == "spread" or os.cpu_count() < 2 else 0), run.stderr
+
+
+@pytest.mark.parametrize("given", [None, "9"])
+def test_openblas_threads_sleep_after_each_call_unless_the_user_says(given):
+    """import tsenor sets OPENBLAS_THREAD_TIMEOUT=4 before its extension loads OpenBLAS (whose idle pthreads then
+    sleep at once instead of spinning against Kokkos' threads after each GEMM), and keeps a value the user set."""
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if given:
+        env["OPENBLAS_THREAD_TIMEOUT"] = given
+    code = "import os, tsenor\nprint(os.environ['OPENBLAS_THREAD_TIMEOUT'])\n"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == (given or "4"), run.stderr

@@ -20,10 +20,17 @@ from __future__ import annotations
 
 import atexit as _atexit
 import operator as _operator
+import os as _os
 import threading as _threading
 from dataclasses import dataclass as _dataclass
 
-from . import _ext
+# OpenBLAS (the host BLAS of sparsegpt and alps) reads this when _ext loads it: its pthreads build's idle threads
+# then sleep at once instead of spinning ~0.1 s after each GEMM against the threads that run the next kernels
+# (ALPS on 2 cores, 4096²: its projection and element kernels ~15% faster). The same value as the tool's
+# (layers/tsenor/layers/layer.hpp, openblas_thread_timeout, which says what it measured); a value set is kept.
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+from . import _ext  # noqa: E402
 
 __all__ = ["mask", "prune", "project", "verify", "sparsegpt", "alps", "parse_nm", "Summary", "Check", "LayerReport",
            "initialize", "empty_cache", "backends", "__version__"]

@@ -169,6 +169,24 @@ inline std::string process_blas_kernel_fit() {
 #endif
 }
 
+/// OPENBLAS_THREAD_TIMEOUT for the tool and the Python package where the user has not set it. OpenBLAS's pthreads
+/// build keeps its worker threads spinning for 2^28 cycles (~0.1 s) after each call, 2^value with the variable
+/// (read when OpenBLAS loads; 4, the least it takes, lets them sleep at once). Kokkos' threads run ALPS's projection
+/// and element kernels right after its GEMM, against those spinning threads: on 2 cores (4096², 16:32, 33
+/// iterations) the projection 57.9 → 47.9 ms and the element kernels 67.8 → 57.9 ms an iteration with 4, 52.3 and
+/// 60.1 ms with 20 (perf/results/h200/README.md, session 18). python/tsenor/__init__.py sets the same value.
+constexpr const char* openblas_thread_timeout = "4";
+
+/// Whether the host BLAS is OpenBLAS's pthreads build with its default spinning (OPENBLAS_THREAD_TIMEOUT unset),
+/// which a program can change only by starting again (the tool does: tool/main.cpp).
+inline bool process_blas_spins() {
+#if defined(__linux__) && defined(__GNUC__)
+  return openblas_get_parallel && openblas_get_parallel() == 1 && !std::getenv("OPENBLAS_THREAD_TIMEOUT");
+#else
+  return false;
+#endif
+}
+
 /// Warns once on stderr when the host's GEMMs would run slower than they should: on one thread while `exec`
 /// runs several (the pthreads build of OpenBLAS sizes its pool from the cores the starting thread may use,
 /// and with OMP_PROC_BIND set that thread is bound to one; measured on 16 cores: SparseGPT and ALPS's GEMMs
