@@ -137,113 +137,112 @@ TEST_CASE("exact tiles do not depend on the selection routine, the row padding o
 }
 
 #if defined(TSENOR_HOST_VECTORS)
+namespace {
+
+// f(n, m, tile) for eight m×m tiles (row-major) of every score family (seed + m) at the hosts' vector shapes:
+// M = 8, 16, 32 with N = M/2 and an odd N.
+template <class F>
+void for_each_host_shape_tile(int seed, const F& f) {
+  for (const auto& nm : std::vector<std::pair<int, int>>{{4, 8}, {3, 8}, {8, 16}, {5, 16}, {16, 32}, {11, 32}}) {
+    const int n = nm.first, m = nm.second, tiles = 8;
+    for (const auto& family : all_families()) {
+      CAPTURE(n);
+      CAPTURE(m);
+      CAPTURE(family);
+      const auto a = make_scores(family, m, tiles * m, seed + m);
+      for (int t = 0; t < tiles; ++t) {
+        std::vector<float> tile(static_cast<std::size_t>(m) * m);
+        for (int i = 0; i < m; ++i)
+          for (int j = 0; j < m; ++j) tile[i * m + j] = static_cast<float>(a[i * tiles * m + t * m + j]);
+        f(n, m, tile);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 // Hosts' vector dual start with either vector width — 16 bytes (SSE; CPUs without AVX2) and 32 (AVX2, or
 // lowered to pairs of 16-byte operations here when the build does not target AVX) — against the one-line
 // path: the same potentials, row-optimal mask and column counts, bit for bit. (exact_solve_tile runs one
 // width per CPU, so the suite on an AVX2 machine would not see the other.)
 TEST_CASE("the hosts' vector dual start gives the one-line bits with 16- and 32-byte vectors") {
-  for (const auto& nm : std::vector<std::pair<int, int>>{{4, 8}, {3, 8}, {8, 16}, {5, 16}, {16, 32}, {11, 32}}) {
-    const int n = nm.first, m = nm.second, tiles = 8;
-    for (const auto& family : all_families()) {
-      CAPTURE(n);
-      CAPTURE(m);
-      CAPTURE(family);
-      const auto a = make_scores(family, m, tiles * m, 70 + m);
-      for (int t = 0; t < tiles; ++t) {
-        std::vector<float> tile(static_cast<std::size_t>(m) * m);
-        for (int i = 0; i < m; ++i)
-          for (int j = 0; j < m; ++j) tile[i * m + j] = static_cast<float>(a[i * tiles * m + t * m + j]);
-        // [0]: the one-line path (TileShape<>), [1] and [2]: the vector path with 16 and 32 bytes.
-        std::vector<double> potential[3];
-        std::vector<std::uint8_t> kept[3];
-        std::vector<int> columns[3];
-        for (int way = 0; way < 3; ++way) {
-          on_tile(tile, n, m, 0, [&](const auto& team, const tsenor::TileWorkspace<float>& ws) {
-            if (way == 0) {
-              const auto cost =
-                  tsenor::detail::exact_costs<tsenor::TileShape<>>(team, ws.mask, ws.score, ws.exact.potential);
-              tsenor::detail::exact_dual_start<tsenor::TileShape<>>(team, ws.mask, cost, ws.exact, false, false);
-            } else {
-              tsenor::detail::with_exact_shape(m, n, [&](auto shape) {
-                using Shape = decltype(shape);
-                if constexpr (Shape::m >= 8 && Shape::m <= 32) {
-                  const int passes = tsenor::detail::exact_dual_passes(m);
-                  if (way == 1)
-                    tsenor::detail::exact_dual_start_vectors<16, Shape>(ws.mask, ws.score, ws.exact.dist,
-                                                                        ws.exact.potential, passes);
-                  else
-                    tsenor::detail::exact_dual_start_vectors<32, Shape>(ws.mask, ws.score, ws.exact.dist,
-                                                                        ws.exact.potential, passes);
-                }
-              });
+  for_each_host_shape_tile(70, [](int n, int m, const std::vector<float>& tile) {
+    // [0]: the one-line path (TileShape<>), [1] and [2]: the vector path with 16 and 32 bytes.
+    std::vector<double> potential[3];
+    std::vector<std::uint8_t> kept[3];
+    std::vector<int> columns[3];
+    for (int way = 0; way < 3; ++way) {
+      on_tile(tile, n, m, 0, [&](const auto& team, const tsenor::TileWorkspace<float>& ws) {
+        if (way == 0) {
+          const auto cost =
+              tsenor::detail::exact_costs<tsenor::TileShape<>>(team, ws.mask, ws.score, ws.exact.potential);
+          tsenor::detail::exact_dual_start<tsenor::TileShape<>>(team, ws.mask, cost, ws.exact, false, false);
+        } else {
+          tsenor::detail::with_exact_shape(m, n, [&](auto shape) {
+            using Shape = decltype(shape);
+            if constexpr (Shape::m >= 8 && Shape::m <= 32) {
+              const int passes = tsenor::detail::exact_dual_passes(m);
+              if (way == 1)
+                tsenor::detail::exact_dual_start_vectors<16, Shape>(ws.mask, ws.score, ws.exact.dist,
+                                                                    ws.exact.potential, passes);
+              else
+                tsenor::detail::exact_dual_start_vectors<32, Shape>(ws.mask, ws.score, ws.exact.dist,
+                                                                    ws.exact.potential, passes);
             }
-            potential[way].assign(ws.exact.potential, ws.exact.potential + 2 * m);
-            kept[way].assign(ws.mask.kept, ws.mask.kept + m * m);
-            columns[way].assign(ws.mask.col_count, ws.mask.col_count + m);
           });
         }
-        for (int way = 1; way < 3; ++way) {
-          CAPTURE(way);
-          CHECK(potential[way] == potential[0]);
-          CHECK(kept[way] == kept[0]);
-          CHECK(columns[way] == columns[0]);
-        }
-      }
+        potential[way].assign(ws.exact.potential, ws.exact.potential + 2 * m);
+        kept[way].assign(ws.mask.kept, ws.mask.kept + m * m);
+        columns[way].assign(ws.mask.col_count, ws.mask.col_count + m);
+      });
     }
-  }
+    for (int way = 1; way < 3; ++way) {
+      CAPTURE(way);
+      CHECK(potential[way] == potential[0]);
+      CHECK(kept[way] == kept[0]);
+      CHECK(columns[way] == columns[0]);
+    }
+  });
 }
-#endif
 
-#if defined(TSENOR_HOST_VECTORS)
 // Hosts' Dijkstra (exact_dijkstra_host: the rows' and the columns' least keys apart) with 16- and 32-byte vectors
 // against the scan of the union (the one-line path, TileShape<>), after the same dual start: the same horizon,
 // node states and keys, and the same distances of the settled nodes, bit for bit.
 TEST_CASE("the hosts' Dijkstra settles the union scan's nodes at its distances with 16- and 32-byte vectors") {
   int searched = 0;
-  for (const auto& nm : std::vector<std::pair<int, int>>{{4, 8}, {3, 8}, {8, 16}, {5, 16}, {16, 32}, {11, 32}}) {
-    const int n = nm.first, m = nm.second, tiles = 8;
-    for (const auto& family : all_families()) {
-      CAPTURE(n);
-      CAPTURE(m);
-      CAPTURE(family);
-      const auto a = make_scores(family, m, tiles * m, 90 + m);
-      for (int t = 0; t < tiles; ++t) {
-        std::vector<float> tile(static_cast<std::size_t>(m) * m);
-        for (int i = 0; i < m; ++i)
-          for (int j = 0; j < m; ++j) tile[i * m + j] = static_cast<float>(a[i * tiles * m + t * m + j]);
-        // [0]: the union scan, [1] and [2]: exact_dijkstra_host with 16 and 32 bytes.
-        std::vector<double> found[3];
-        for (int way = 0; way < 3; ++way) {
-          on_tile(tile, n, m, 0, [&](const auto& team, const tsenor::TileWorkspace<float>& ws) {
-            tsenor::detail::with_exact_shape(m, n, [&](auto shape) {
-              using Shape = decltype(shape);
-              if constexpr (Shape::m >= 8) {
-                const auto cost = tsenor::detail::exact_costs<Shape>(team, ws.mask, ws.score, ws.exact.potential);
-                const int surplus = tsenor::detail::exact_dual_start<Shape>(team, ws.mask, cost, ws.exact, false, false);
-                if (surplus == 0) return;
-                using tsenor::detail::exact_dijkstra_host;
-                const double horizon =
-                    way == 0 ? tsenor::detail::exact_dijkstra<tsenor::TileShape<>>(team, ws.mask, cost, ws.exact, surplus)
-                    : way == 1 ? exact_dijkstra_host<16, Shape>(ws.mask, cost, ws.exact, surplus)
-                               : exact_dijkstra_host<32, Shape>(ws.mask, cost, ws.exact, surplus);
-                found[way].push_back(horizon);
-                for (int v = 0; v < 2 * m; ++v) {
-                  found[way].push_back(ws.exact.state[v]);
-                  found[way].push_back(ws.exact.key[v]);
-                  found[way].push_back(ws.exact.state[v] == tsenor::detail::node_settled ? ws.exact.dist[v] : -1.0);
-                }
-              }
-            });
-          });
-        }
-        searched += !found[0].empty();
-        for (int way = 1; way < 3; ++way) {
-          CAPTURE(way);
-          CHECK(found[way] == found[0]);
-        }
-      }
+  for_each_host_shape_tile(90, [&](int n, int m, const std::vector<float>& tile) {
+    // [0]: the union scan, [1] and [2]: exact_dijkstra_host with 16 and 32 bytes.
+    std::vector<double> found[3];
+    for (int way = 0; way < 3; ++way) {
+      on_tile(tile, n, m, 0, [&](const auto& team, const tsenor::TileWorkspace<float>& ws) {
+        tsenor::detail::with_exact_shape(m, n, [&](auto shape) {
+          using Shape = decltype(shape);
+          if constexpr (Shape::m >= 8) {
+            const auto cost = tsenor::detail::exact_costs<Shape>(team, ws.mask, ws.score, ws.exact.potential);
+            const int surplus = tsenor::detail::exact_dual_start<Shape>(team, ws.mask, cost, ws.exact, false, false);
+            if (surplus == 0) return;
+            using tsenor::detail::exact_dijkstra_host;
+            const double horizon =
+                way == 0 ? tsenor::detail::exact_dijkstra<tsenor::TileShape<>>(team, ws.mask, cost, ws.exact, surplus)
+                : way == 1 ? exact_dijkstra_host<16, Shape>(ws.mask, cost, ws.exact, surplus)
+                           : exact_dijkstra_host<32, Shape>(ws.mask, cost, ws.exact, surplus);
+            found[way].push_back(horizon);
+            for (int v = 0; v < 2 * m; ++v) {
+              found[way].push_back(ws.exact.state[v]);
+              found[way].push_back(ws.exact.key[v]);
+              found[way].push_back(ws.exact.state[v] == tsenor::detail::node_settled ? ws.exact.dist[v] : -1.0);
+            }
+          }
+        });
+      });
     }
-  }
+    searched += !found[0].empty();
+    for (int way = 1; way < 3; ++way) {
+      CAPTURE(way);
+      CHECK(found[way] == found[0]);
+    }
+  });
   CHECK(searched >= 100);  // (tiles whose dual start left a surplus: the comparison above is not empty)
 }
 #endif

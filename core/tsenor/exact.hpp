@@ -1067,31 +1067,34 @@ KOKKOS_INLINE_FUNCTION void exact_enumerate(const rounding::TileMask& mask, cons
   }
 }
 
-/// Tiles a host thread solves at once with the exact method and this compiled shape: 8 for 2:4 where
-/// the host compiler has vector extensions (exact_enumerate_tiles), else 1.
+/// The 2:4 tiles that exact_enumerate_tiles enumerates at once: a tile in each of eight double lanes.
+constexpr int enumerated_tiles = 8;
+
+/// Tiles a host thread solves at once with the exact method and this compiled shape: enumerated_tiles for
+/// 2:4 where the host compiler has vector extensions (exact_enumerate_tiles), else 1.
 template <class Shape, class Member>
 constexpr int exact_tiles_at_once() {
 #if defined(TSENOR_HOST_VECTORS)
-  if constexpr (lanes::single_lane<Member> && Shape::m == 4 && Shape::n == 2) return 8;
+  if constexpr (lanes::single_lane<Member> && Shape::m == 4 && Shape::n == 2) return enumerated_tiles;
 #endif
   return 1;
 }
 
 #if defined(TSENOR_HOST_VECTORS)
-/// exact_enumerate at 2:4 for eight tiles, a tile in each lane of vectors of `bytes` bytes (rounds of 2
-/// with 16, of 4 with 32): the same row sums and totals in double, and the same winner — the first of
+/// exact_enumerate at 2:4 for enumerated_tiles tiles, a tile in each lane of vectors of `bytes` bytes (rounds
+/// of 2 with 16, of 4 with 32): the same row sums and totals in double, and the same winner — the first of
 /// the 90 candidates with the largest total. Candidates run as six chains, one per row-0 subset (15
 /// consecutive candidates each, a strict > inside), then the chains are joined in order with a strict >
 /// again, so the first largest wins as in the single chain (no total is NaN: the row sums are finite).
 /// No branches, where one tile's enumeration is a chain of 90 data-dependent ones.
 template <int bytes, class Real>
 inline void exact_enumerate_tiles_vectors(const rounding::TileMask* mask, const ExactCosts<Real>* cost) {
-  using Lanes = HostVector<double, 8, bytes>;
+  using Lanes = HostVector<double, enumerated_tiles, bytes>;
   using Vec = typename Lanes::type;
-  using Bits = typename HostVector<long long, 8, bytes>::type;
+  using Bits = typename HostVector<long long, enumerated_tiles, bytes>::type;
   constexpr int lanes = Lanes::lanes;
   constexpr Masks24 table = Masks24::generate();
-  for (int first = 0; first < 8; first += lanes) {
+  for (int first = 0; first < enumerated_tiles; first += lanes) {
     Vec a[4][4];  // a[i][j]: A_ij of each lane's tile
     for (int i = 0; i < 4; ++i)
       for (int j = 0; j < 4; ++j)
@@ -1162,10 +1165,11 @@ __attribute__((target("avx2"), flatten)) void exact_enumerate_tiles_avx2(const r
 }
 #endif
 
-/// exact_enumerate for exact_tiles_at_once tiles (2:4 on a host), mask[k] from cost[k], with the widest
-/// vectors the CPU has up to 64 bytes (AVX-512 ~1.5× faster than AVX2 here: the selects take one mask
-/// register instead of two-operation blends). ALPS 4096² on 2 Xeon cores: its projection 68–69 → 25–31 ms
-/// (perf/results/h200/README.md, session 17).
+/// exact_enumerate for enumerated_tiles tiles (2:4 on a host), mask[k] from cost[k], with the widest
+/// vectors the CPU has up to 64 bytes (the selects take one mask register instead of two-operation blends:
+/// AVX-512 ~20 ms against AVX2's ~31 ms for launch_mask 4096² on 2 cores in session 17's uncommitted
+/// experiment; the committed way to time it now: bench_device --launch). ALPS 4096² on 2 Xeon cores: its
+/// projection 68–69 → 25–31 ms (perf/results/h200/README.md, session 17).
 template <class Real>
 inline void exact_enumerate_tiles(const rounding::TileMask* mask, const ExactCosts<Real>* cost) {
 #if defined(__AVX512F__)
