@@ -98,6 +98,15 @@ KOKKOS_INLINE_FUNCTION float hashed_score(std::uint64_t key) {
   return s < 0.0f ? -s : s;
 }
 
+/// A mask in the execution space's memory, copied to host memory (row after row).
+std::vector<std::uint8_t> mask_on_host(const Kokkos::View<std::uint8_t**, Kokkos::LayoutRight>& mask) {
+  std::vector<std::uint8_t> to(mask.span());
+  Kokkos::deep_copy(Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Kokkos::HostSpace,
+                                 Kokkos::MemoryTraits<Kokkos::Unmanaged>>(to.data(), mask.extent(0), mask.extent(1)),
+                    mask);
+  return to;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -267,15 +276,8 @@ int main(int argc, char** argv) {
                   const double seconds = timer.seconds();
                   if (r == 0 || seconds < best_launch) best_launch = seconds;
                 }
-                const auto on_host = [&](const Kokkos::View<std::uint8_t**, Kokkos::LayoutRight>& from) {
-                  std::vector<std::uint8_t> to(static_cast<std::size_t>(rows) * cols);
-                  Kokkos::deep_copy(Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Kokkos::HostSpace,
-                                                 Kokkos::MemoryTraits<Kokkos::Unmanaged>>(to.data(), rows, cols),
-                                    from);
-                  return to;
-                };
-                const std::vector<std::uint8_t> launched_mask = on_host(launched);
-                const bool same = launched_mask == on_host(mask);
+                const std::vector<std::uint8_t> launched_mask = mask_on_host(launched);
+                const bool same = launched_mask == mask_on_host(mask);
                 std::uint64_t hash = 14695981039346656037ull;
                 for (const std::uint8_t b : launched_mask) hash = (hash ^ b) * 1099511628211ull;
                 std::printf(
@@ -310,10 +312,7 @@ int main(int argc, char** argv) {
                 const double seconds = timer.seconds();
                 if (r == 0 || seconds < best_host) best_host = seconds;
               }
-              std::vector<std::uint8_t> device_mask(host_mask.size());
-              Kokkos::deep_copy(Kokkos::View<std::uint8_t**, Kokkos::LayoutRight, Kokkos::HostSpace,
-                                             Kokkos::MemoryTraits<Kokkos::Unmanaged>>(device_mask.data(), rows, cols),
-                                mask);
+              const std::vector<std::uint8_t> device_mask = mask_on_host(mask);
               std::printf(
                   "{\"bench\": \"host-data\", \"exec\": \"%s\", \"scores\": \"%s\", \"rows\": %lld, "
                   "\"cols\": %lld, \"nm\": \"%s\", \"method\": \"%s\", \"repeat\": %d, \"seconds\": %.6f, "
